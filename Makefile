@@ -1,0 +1,36 @@
+# One bootstrap for every target: .venv with the pinned torch first (a CPU wheel here; set
+# TORCH_SPEC, e.g. TORCH_SPEC="torch==2.13.0 --index-url ...", on GPU clusters), then the
+# project with its test extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.echelon-installed
+
+.PHONY: install test train bench learn clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+train: $(STAMP)
+	$(PY) scripts/train_distributed.py --config ray_configs/local.yaml
+
+bench: $(STAMP)
+	$(PY) scripts/bench_env.py --num-envs 64 --packs-per-team 2 --size 100 --steps 200
+	$(PY) scripts/bench_env.py --num-envs 64 --packs-per-team 2 --size 100 --steps 200 --heuristic-both
+	$(PY) scripts/bench_mapgen.py --size 100 --count 200
+
+learn: $(STAMP)
+	$(PY) scripts/bench_learning.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

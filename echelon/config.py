@@ -1,0 +1,300 @@
+"""Typed run configuration.
+
+Frozen dataclasses, one per concern, composed into :class:`TrainConfig`. YAML files in
+``ray_configs/`` and dotted ``key=value`` overrides are merged against the dataclass schema by
+OmegaConf (type checks and unknown-key errors come from there), then handed back as the frozen
+dataclasses, whose ``__post_init__`` validates values with the numbers in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message says which and what to do."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Per-agent reward weights (ENV_SPEC 'Rewards')."""
+
+    zone: float = 3.0
+    approach: float = 1.5
+    damage: float = 0.05
+    kill: float = 10.0
+    assist: float = 5.0
+    death: float = -1.0
+    outcome: float = 5.0
+
+
+OBS_MODES = ("full", "partial")
+CONTROLLERS = ("policy", "heuristic")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The Echelon match.
+
+    Distances in metres (1 cell = 1 m), times in seconds.
+    """
+
+    packs_per_team: int = 2
+    size_x: int = 100
+    size_y: int = 100
+    obs_mode: str = "full"
+    episode_seconds: float = 60.0
+    dt_sim: float = 0.05
+    decision_repeat: int = 5
+    friendly_fire: bool = False
+    spawn_size: int = 12
+    zone_radius_min: float = 4.0
+    zone_radius_max: float = 11.0
+    # Who drives each team: "policy" (the caller's actions) or "heuristic" (built-in bot).
+    blue: str = "policy"
+    red: str = "heuristic"
+    heuristic_weapon_fire_prob: float = 1.0
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.packs_per_team >= 1, f"env.packs_per_team must be >= 1, got {self.packs_per_team}")
+        _check(self.obs_mode in OBS_MODES, f"env.obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        _check(self.blue in CONTROLLERS, f"env.blue must be one of {CONTROLLERS}, got {self.blue!r}")
+        _check(self.red in CONTROLLERS, f"env.red must be one of {CONTROLLERS}, got {self.red!r}")
+        _check(self.spawn_size >= 6, f"env.spawn_size must be >= 6 m to fit a pack, got {self.spawn_size}")
+        min_side = 2 * self.spawn_size + 8
+        _check(
+            self.size_x >= min_side and self.size_y >= min_side,
+            f"env map {self.size_x} x {self.size_y} is too small for two spawn areas of "
+            f"{self.spawn_size} m plus a zone: each side must be >= {min_side}",
+        )
+        _check(self.dt_sim > 0, f"env.dt_sim must be > 0, got {self.dt_sim}")
+        _check(self.decision_repeat >= 1, f"env.decision_repeat must be >= 1, got {self.decision_repeat}")
+        _check(
+            self.episode_seconds >= self.step_seconds,
+            f"env.episode_seconds={self.episode_seconds} is shorter than one step ({self.step_seconds} s)",
+        )
+        _check(
+            0 < self.zone_radius_min <= self.zone_radius_max,
+            f"env zone radius range [{self.zone_radius_min}, {self.zone_radius_max}] is invalid",
+        )
+        _check(
+            0.0 <= self.heuristic_weapon_fire_prob <= 1.0,
+            f"env.heuristic_weapon_fire_prob must be in [0, 1], got {self.heuristic_weapon_fire_prob}",
+        )
+
+    @property
+    def step_seconds(self) -> float:
+        return self.dt_sim * self.decision_repeat
+
+    @property
+    def max_steps(self) -> int:
+        return int(round(self.episode_seconds / self.step_seconds))
+
+    @property
+    def mechs_per_team(self) -> int:
+        return 5 * self.packs_per_team
+
+    @property
+    def num_mechs(self) -> int:
+        return 2 * self.mechs_per_team
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Actor-critic network sizes."""
+
+    lstm: bool = True
+    hidden_size: int = 128
+    lstm_size: int = 128
+    encoder: str = "auto"  # "auto" (set encoder for Echelon, MLP otherwise), "mlp", "set"
+    log_std_init: float = -0.5
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_size > 0, f"model.hidden_size must be > 0, got {self.hidden_size}")
+        _check(self.lstm_size > 0, f"model.lstm_size must be > 0, got {self.lstm_size}")
+        _check(self.encoder in ("auto", "mlp", "set"), f"model.encoder must be auto|mlp|set, got {self.encoder!r}")
+        _check(
+            self.log_std_min < self.log_std_max,
+            f"model.log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}",
+        )
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Recurrent PPO hyper-parameters."""
+
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    clip_vloss: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    lr: float = 3e-4
+    lr_decay: bool = False
+    epochs: int = 4
+    num_minibatches: int = 4
+    bptt_len: int = 16
+    burn_in: int = 0
+    target_kl: Optional[float] = None
+    norm_adv: bool = True
+    norm_obs: bool = True
+    norm_returns: bool = True
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.gamma <= 1.0, f"ppo.gamma must be in (0, 1], got {self.gamma}")
+        _check(0.0 <= self.gae_lambda <= 1.0, f"ppo.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        _check(self.clip_coef > 0, f"ppo.clip_coef must be > 0, got {self.clip_coef}")
+        _check(self.lr > 0, f"ppo.lr must be > 0, got {self.lr}")
+        _check(self.epochs >= 1, f"ppo.epochs must be >= 1, got {self.epochs}")
+        _check(self.num_minibatches >= 1, f"ppo.num_minibatches must be >= 1, got {self.num_minibatches}")
+        _check(self.bptt_len >= 1, f"ppo.bptt_len must be >= 1, got {self.bptt_len}")
+        _check(
+            0 <= self.burn_in < self.bptt_len,
+            f"ppo.burn_in must be in [0, bptt_len={self.bptt_len}), got {self.burn_in}",
+        )
+        _check(self.target_kl is None or self.target_kl > 0, f"ppo.target_kl must be > 0 or null, got {self.target_kl}")
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """What the rollout side steps.
+
+    ``env`` is ``echelon``, ``gymnasium:<EnvId>`` or ``pettingzoo:<module>[:<function>]``.
+    """
+
+    env: str = "echelon"
+    env_kwargs: dict = field(default_factory=dict)
+    num_envs: int = 8  # matches per worker (Echelon) / env copies per worker
+    fragment_len: int = 64  # T, steps per fragment
+
+    def __post_init__(self) -> None:
+        _check(self.num_envs >= 1, f"rollout.num_envs must be >= 1, got {self.num_envs}")
+        _check(self.fragment_len >= 1, f"rollout.fragment_len must be >= 1, got {self.fragment_len}")
+        _check(
+            self.env == "echelon" or self.env.startswith(("gymnasium:", "pettingzoo:")),
+            f"rollout.env must be 'echelon', 'gymnasium:<id>' or 'pettingzoo:<module>[:<fn>]', got {self.env!r}",
+        )
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Where and how long the learner trains."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast, CUDA only
+    total_env_steps: int = 100_000
+    checkpoint_every: int = 10  # updates
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.device in ("auto", "cpu", "cuda"), f"learner.device must be auto|cpu|cuda, got {self.device!r}")
+        _check(self.total_env_steps > 0, f"learner.total_env_steps must be > 0, got {self.total_env_steps}")
+        _check(self.checkpoint_every >= 1, f"learner.checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        _check(self.keep_checkpoints >= 1, f"learner.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Logging sinks and windows."""
+
+    window: int = 100  # episodes in the rolling window
+    wandb_mode: str = "disabled"  # disabled | offline | online
+    wandb_project: str = "echelon"
+    console: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.window >= 1, f"metrics.window must be >= 1, got {self.window}")
+        _check(
+            self.wandb_mode in ("disabled", "offline", "online"),
+            f"metrics.wandb_mode must be disabled|offline|online, got {self.wandb_mode!r}",
+        )
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Ray resources and the actor-learner pipeline."""
+
+    address: str = "auto"  # auto (existing cluster if any, else local) | local | HOST:PORT
+    num_workers: int = 1
+    num_cpus_per_worker: float = 1.0
+    worker_resource: Optional[str] = None  # custom resource name rollout workers ask for
+    max_restarts: int = 3
+    max_policy_lag: int = 1
+
+    def __post_init__(self) -> None:
+        _check(self.num_workers >= 1, f"ray.num_workers must be >= 1, got {self.num_workers}")
+        _check(self.max_policy_lag >= 0, f"ray.max_policy_lag must be >= 0, got {self.max_policy_lag}")
+        _check(self.max_restarts >= 0, f"ray.max_restarts must be >= 0, got {self.max_restarts}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one run needs; saved whole in the run's meta record and checkpoints."""
+
+    seed: int = 0
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def _schema(cls: type) -> Any:
+    # Frozen dataclasses give a read-only OmegaConf node; the merge needs it writable.
+    node = OmegaConf.structured(cls)
+    OmegaConf.set_readonly(node, False)
+    return node
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), cls: type = TrainConfig) -> Any:
+    """Merge defaults <- YAML file <- ``key=value`` overrides, validate, return ``cls``.
+
+    Raises :class:`ConfigError` naming the bad key or value.
+    """
+    try:
+        merged = _schema(cls)
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"config file {str(path)!r} does not exist")
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} is not of the form key=value (e.g. ppo.lr=1e-3)")
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        # OmegaConf names the key ("Key 'foo' not in 'PPOConfig'"); keep its first line.
+        raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (for JSON meta records and checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict, cls: type = TrainConfig) -> Any:
+    """Rebuild a config dataclass from :func:`config_to_dict` output (validated)."""
+    try:
+        merged = OmegaConf.merge(_schema(cls), OmegaConf.create(data))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
