@@ -263,6 +263,15 @@ def _schema(cls: type) -> Any:
     return node
 
 
+def _describe(exc: OmegaConfBaseException) -> str:
+    # OmegaConf's first line says what is wrong ("Key 'lrr' not in 'PPOConfig'"); its
+    # full_key says where, which the first line omits for type errors.
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    key = getattr(exc, "full_key", None)
+    where = f" (at {key})" if key else ""
+    return f"invalid config{where}: {first}; see echelon/config.py for the valid keys and types"
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), cls: type = TrainConfig) -> Any:
     """Merge defaults <- YAML file <- ``key=value`` overrides, validate, return ``cls``.
 
@@ -282,8 +291,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), c
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        # OmegaConf names the key ("Key 'foo' not in 'PPOConfig'"); keep its first line.
-        raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(_describe(exc)) from None
 
 
 def config_to_dict(cfg: Any) -> dict:
@@ -297,4 +305,4 @@ def config_from_dict(data: dict, cls: type = TrainConfig) -> Any:
         merged = OmegaConf.merge(_schema(cls), OmegaConf.create(data))
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(_describe(exc)) from None
