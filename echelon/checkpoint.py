@@ -83,19 +83,77 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def find_latest_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, Any], list[tuple[Path, str]]]:
+    """Newest loadable checkpoint and the newer ones that were skipped, with why.
+
+    Returns ``(path, payload, skipped)``; ``skipped`` lists ``(path, reason)`` for every newer
+    file that failed to load. Nothing is deleted or overwritten. Raises
+    :class:`CheckpointError` when none is usable.
+    """
+    candidates = list_checkpoints(run_dir)
+    if not candidates:
+        raise CheckpointError(f"no checkpoints under {str(checkpoint_dir(run_dir))!r}; nothing to resume from")
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(candidates):
+        try:
+            return path, load_checkpoint(path), skipped
+        except CheckpointError as exc:
+            skipped.append((path, str(exc)))
+            warnings.warn(f"skipping unusable checkpoint: {exc}", RuntimeWarning, stacklevel=2)
+    raise CheckpointError(
+        "no usable checkpoint in " + str(checkpoint_dir(run_dir)) + ": " + "; ".join(r for _, r in skipped)
+    )
+
+
 def load_latest_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     """Newest loadable checkpoint of a run; falls back to older ones with a warning.
 
     Nothing is deleted or overwritten. Raises :class:`CheckpointError` when none is usable.
     """
-    candidates = list_checkpoints(run_dir)
-    if not candidates:
-        raise CheckpointError(f"no checkpoints under {str(checkpoint_dir(run_dir))!r}; nothing to resume from")
-    errors = []
-    for path in reversed(candidates):
-        try:
-            return path, load_checkpoint(path)
-        except CheckpointError as exc:
-            errors.append(str(exc))
-            warnings.warn(f"skipping unusable checkpoint: {exc}", RuntimeWarning, stacklevel=2)
-    raise CheckpointError("no usable checkpoint in " + str(checkpoint_dir(run_dir)) + ": " + "; ".join(errors))
+    path, payload, _ = find_latest_checkpoint(run_dir)
+    return path, payload
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy (legacy global) and torch CPU generator states, ``weights_only``-loadable.
+
+    NumPy's state array is stored as a tensor (plain ndarrays are refused by
+    ``torch.load(weights_only=True)``).
+    """
+    import random
+
+    import numpy as np
+
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    import random
+
+    import numpy as np
+
+    random.setstate((state["python_version"], tuple(state["python"]), None))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])

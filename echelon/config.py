@@ -37,6 +37,8 @@ class RewardConfig:
     assist: float = 5.0
     death: float = -1.0
     outcome: float = 5.0
+    # Discount of the potential-based approach shaping gamma*phi(s') - phi(s); match ppo.gamma.
+    approach_gamma: float = 0.99
 
 
 OBS_MODES = ("full", "partial")
@@ -65,6 +67,12 @@ class EnvConfig:
     blue: str = "policy"
     red: str = "heuristic"
     heuristic_weapon_fire_prob: float = 1.0
+    # Line of sight is traced for pairs closer than this (m), at this many samples per segment,
+    # once per decision step; it gates firing and partial observation.
+    sight_range: float = 40.0
+    los_samples: int = 16
+    # Record per-step events (EchelonVecEnv.last_events); off saves a little step time.
+    record_events: bool = True
     rewards: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
@@ -89,6 +97,8 @@ class EnvConfig:
             0 < self.zone_radius_min <= self.zone_radius_max,
             f"env zone radius range [{self.zone_radius_min}, {self.zone_radius_max}] is invalid",
         )
+        _check(self.sight_range > 0, f"env.sight_range must be > 0 m, got {self.sight_range}")
+        _check(self.los_samples >= 2, f"env.los_samples must be >= 2, got {self.los_samples}")
         _check(
             0.0 <= self.heuristic_weapon_fire_prob <= 1.0,
             f"env.heuristic_weapon_fire_prob must be in [0, 1], got {self.heuristic_weapon_fire_prob}",
@@ -122,6 +132,9 @@ class ModelConfig:
     log_std_init: float = -0.5
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    # Box log-std: False = one learned parameter per dimension (clamped to [min, max]);
+    # True = a function of the features, tanh-squashed into [min, max].
+    state_dependent_std: bool = False
 
     def __post_init__(self) -> None:
         _check(self.hidden_size > 0, f"model.hidden_size must be > 0, got {self.hidden_size}")
@@ -216,6 +229,7 @@ class MetricsConfig:
     wandb_mode: str = "disabled"  # disabled | offline | online
     wandb_project: str = "echelon"
     console: bool = True
+    dashboard: bool = True  # mirror a few metrics to the Ray dashboard (ray.util.metrics)
 
     def __post_init__(self) -> None:
         _check(self.window >= 1, f"metrics.window must be >= 1, got {self.window}")
@@ -230,16 +244,36 @@ class RayConfig:
     """Ray resources and the actor-learner pipeline."""
 
     address: str = "auto"  # auto (existing cluster if any, else local) | local | HOST:PORT
-    num_workers: int = 1
+    num_workers: int = 1  # rollout workers; 0 = auto: max(1, cluster CPUs - 1)
     num_cpus_per_worker: float = 1.0
     worker_resource: Optional[str] = None  # custom resource name rollout workers ask for
-    max_restarts: int = 3
-    max_policy_lag: int = 1
+    max_restarts: int = 3  # per rollout worker (Ray actor restarts)
+    spread_workers: bool = True  # SPREAD scheduling: one lost node takes as few workers as possible
+    max_policy_lag: int = 1  # updates; staler fragments are dropped and counted
+    fragments_per_update: int = 0  # fragments per learner update; 0 = one per worker
+    # Curriculum (Echelon vs heuristic): the heuristic's weapon fire probability ramps linearly
+    # from curriculum_fire_prob_start to env.heuristic_weapon_fire_prob over the first
+    # curriculum_fraction of learner.total_env_steps; null = no ramp.
+    curriculum_fire_prob_start: Optional[float] = None
+    curriculum_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        _check(self.num_workers >= 1, f"ray.num_workers must be >= 1, got {self.num_workers}")
+        _check(self.num_workers >= 0, f"ray.num_workers must be >= 0 (0 = auto), got {self.num_workers}")
+        _check(self.num_cpus_per_worker >= 0, f"ray.num_cpus_per_worker must be >= 0, got {self.num_cpus_per_worker}")
         _check(self.max_policy_lag >= 0, f"ray.max_policy_lag must be >= 0, got {self.max_policy_lag}")
         _check(self.max_restarts >= 0, f"ray.max_restarts must be >= 0, got {self.max_restarts}")
+        _check(
+            self.fragments_per_update >= 0,
+            f"ray.fragments_per_update must be >= 0 (0 = one per worker), got {self.fragments_per_update}",
+        )
+        _check(
+            self.curriculum_fire_prob_start is None or 0.0 <= self.curriculum_fire_prob_start <= 1.0,
+            f"ray.curriculum_fire_prob_start must be in [0, 1] or null, got {self.curriculum_fire_prob_start}",
+        )
+        _check(
+            0.0 < self.curriculum_fraction <= 1.0,
+            f"ray.curriculum_fraction must be in (0, 1], got {self.curriculum_fraction}",
+        )
 
 
 @dataclass(frozen=True)

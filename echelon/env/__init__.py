@@ -1,0 +1,10 @@
+"""The Echelon environment: batched sim core, observations, heuristic, vector env."""
+
+from echelon.env.actions import build_action_space, random_actions, sanitize, stack_agent_actions
+from echelon.env.sim import EVENT_DTYPE, EVENT_KINDS, REWARD_PARTS, STAT_NAMES, EchelonSim
+from echelon.env.vec_env import EchelonVecEnv
+
+__all__ = [
+    "EVENT_DTYPE", "EVENT_KINDS", "REWARD_PARTS", "STAT_NAMES", "EchelonSim", "EchelonVecEnv",
+    "build_action_space", "random_actions", "sanitize", "stack_agent_actions",
+]

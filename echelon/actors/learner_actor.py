@@ -1,0 +1,95 @@
+"""LearnerActor: the Ray shell around :class:`~echelon.ppo.learner.Learner`.
+
+Asks for one GPU when the cluster has one and ``learner.device`` allows it (see
+:func:`learner_resources`). After every update it publishes the new weights once with
+``ray.put`` and returns the ObjectRef, so N workers fetch one object instead of the driver
+sending N copies.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import ray
+
+from echelon.checkpoint import capture_rng_state, restore_rng_state
+from echelon.config import TrainConfig
+
+
+def learner_resources(cfg: TrainConfig, cluster_gpus: float) -> dict[str, float]:
+    """Ray resources for the learner actor: ``{"num_cpus": 1, "num_gpus": 0 or 1}``.
+
+    ``device: auto`` takes a GPU when the cluster has one; ``cuda`` insists (Ray then waits
+    for one, e.g. from the autoscaler); ``cpu`` never asks.
+    """
+    device = cfg.learner.device
+    wants_gpu = device == "cuda" or (device == "auto" and cluster_gpus >= 1)
+    return {"num_cpus": 1, "num_gpus": 1 if wants_gpu else 0}
+
+
+class LearnerActor:
+    """Plain class; ``ray.remote(LearnerActor)`` is the actor."""
+
+    def __init__(self, cfg: TrainConfig, obs_space: Any, action_space: Any) -> None:
+        import torch
+
+        from echelon.ppo.learner import Learner
+
+        # Ray sets OMP_NUM_THREADS to the actor's num_cpus; torch's pool follows the core count
+        # unless told, which oversubscribes a machine shared with rollout workers.
+        torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+        self.cfg = cfg
+        self.learner = Learner(cfg, obs_space, action_space)
+        self._published: tuple[int, Any] | None = None
+
+    def update(self, *fragments: Any) -> tuple[dict[str, float], int, list]:
+        """One PPO update over ``fragments`` (Ray resolves the refs passed as arguments).
+
+        Returns ``(stats, version, [weights_ref])``: stats include the learner's losses plus
+        ``lag_max`` / ``lag_mean`` measured from the fragments' own version stamps (the
+        source of truth for the policy-lag bound), sizes and the update's wall time.
+        """
+        version_before = self.learner.version
+        lags = [version_before - int(f.version) for f in fragments]
+        t0 = time.perf_counter()
+        stats = dict(self.learner.update(list(fragments)))
+        seconds = time.perf_counter() - t0
+        agent_steps = sum(int(f.rewards.shape[0] * f.rewards.shape[1]) for f in fragments)
+        stats.update(
+            lag_max=max(lags),
+            lag_mean=sum(lags) / len(lags),
+            update_s=seconds,
+            env_steps=sum(int(f.env_steps) for f in fragments),
+            agent_steps=agent_steps,
+            learner_samples_per_s=agent_steps / seconds if seconds > 0 else math.inf,
+        )
+        version, ref = self.publish()
+        return stats, version, [ref]
+
+    def publish(self) -> tuple[int, list]:
+        """``(version, ref)`` of the current weights; one ``ray.put`` per version."""
+        if self._published is None or self._published[0] != self.learner.version:
+            version, state = self.learner.get_weights()
+            self._published = (version, ray.put(state))
+        return self._published
+
+    def weights(self) -> tuple[int, list]:
+        """``(version, [ref])``: the ref wrapped so Ray hands the caller the ref, not the dict."""
+        version, ref = self.publish()
+        return version, [ref]
+
+    def state_dict(self) -> dict:
+        """Learner state (model, optimizer, normalisers, counters) plus this process's RNGs."""
+        return {"learner": self.learner.state_dict(), "rng": capture_rng_state()}
+
+    def load_state_dict(self, state: dict) -> int:
+        self.learner.load_state_dict(state["learner"])
+        if state.get("rng") is not None:
+            restore_rng_state(state["rng"])
+        self._published = None
+        return self.learner.version
+
+    def device(self) -> str:
+        return str(getattr(self.learner, "device", "cpu"))

@@ -1,0 +1,129 @@
+"""RolloutWorker: the Ray shell around a :class:`~echelon.ppo.collector.RolloutCollector`.
+
+One worker owns one vector env of ``rollout.num_envs`` copies (Echelon matches), a CPU copy of
+the policy and its LSTM states (the collector carries them across ``sample`` calls). It samples
+fixed-length fragments stamped with the policy version it holds, and sends finished-episode
+stats straight to the metrics actor without waiting (fire-and-forget), so they never travel
+through the driver.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+import ray
+
+from echelon.config import TrainConfig
+
+
+def worker_seed(base_seed: int, worker_index: int, start_update: int, reconstructed: bool = False) -> int:
+    """Env seed of one worker: distinct per worker and per (re)start point.
+
+    ``start_update`` (the update the run resumed from) keeps a resumed run from replaying the
+    episodes it already saw; a worker rebuilt by Ray after a crash mixes in the clock for the
+    same reason (the run is no longer bit-reproducible past a failure anyway).
+    """
+    entropy = [base_seed, worker_index, start_update]
+    if reconstructed:
+        entropy.append(time.time_ns() % (2**32))
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def build_collector(cfg: TrainConfig, num_envs: int, seed: int) -> Any:
+    """Vector env + CPU policy + collector, as the serial loop builds them."""
+    import torch
+
+    from echelon.env.adapters import make_vector_env
+    from echelon.model.actor_critic import build_policy
+    from echelon.ppo.rollout import RolloutCollector
+
+    # The collector samples actions from torch's global generator; one per worker process.
+    torch.manual_seed(seed)
+    env = make_vector_env(cfg, num_envs, seed)
+    policy = build_policy(cfg, env.single_observation_space, env.single_action_space)
+    return RolloutCollector(cfg, env, policy, seed=seed)
+
+
+class RolloutWorker:
+    """Plain class; ``ray.remote(RolloutWorker)`` is the actor (see the orchestrator).
+
+    Args:
+        cfg: the run config.
+        worker_index: 0-based index (seeds, logs).
+        start_update: update counter the run (re)started from (seeds).
+        metrics_name: name of the metrics actor (looked up here; passing the handle itself would
+            put it in the object store, where Ray cannot promise it for actor restarts), or None.
+    """
+
+    def __init__(self, cfg: TrainConfig, worker_index: int, start_update: int = 0, metrics_name: Optional[str] = None):
+        torch_threads(1)
+        reconstructed = False
+        if ray.is_initialized():
+            with warnings.catch_warnings():
+                # Ray's own property trips its internal deprecation of actor_id; not ours to fix.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+        self.worker_index = worker_index
+        self.seed = worker_seed(cfg.seed, worker_index, start_update, reconstructed)
+        self.collector = build_collector(cfg, cfg.rollout.num_envs, self.seed)
+        self.metrics = ray.get_actor(metrics_name) if metrics_name else None
+        self.version = -1
+
+    def spaces(self) -> tuple[Any, Any]:
+        """(single_observation_space, single_action_space) of one row."""
+        env = self.collector.env
+        return env.single_observation_space, env.single_action_space
+
+    def set_weights(self, version: int, state_dict: dict) -> int:
+        """Load policy weights of ``version`` (Ray resolves the driver's ObjectRef argument)."""
+        self.collector.set_weights(version, state_dict)
+        self.version = int(version)
+        return self.version
+
+    def set_curriculum(self, heuristic_weapon_fire_prob: float) -> None:
+        """Set the scripted opponent's weapon fire probability (0..1) on every match."""
+        env = self.collector.env
+        p = float(heuristic_weapon_fire_prob)
+        setter = getattr(env, "set_heuristic_weapon_fire_prob", None)
+        if setter is not None:
+            setter(p)
+        elif hasattr(getattr(env, "heuristic", None), "fire_prob"):
+            # EchelonVecEnv's HeuristicController reads fire_prob on every step.
+            env.heuristic.fire_prob = p
+        else:
+            raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
+
+    def sample(self) -> tuple[dict, Any]:
+        """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
+
+        Called with ``num_returns=2``: the driver fetches only the header (version, sizes), and
+        hands the fragment's ObjectRef to the learner, so fragment arrays go worker -> learner.
+        """
+        t0 = time.perf_counter()
+        frag = self.collector.sample()
+        sample_s = time.perf_counter() - t0
+        if self.metrics is not None and frag.episodes:
+            self.metrics.add_episodes.remote(list(frag.episodes))
+        header = {
+            "worker": self.worker_index,
+            "version": int(frag.version),
+            "env_steps": int(frag.env_steps),
+            "agent_steps": int(np.prod(frag.rewards.shape[:2])),
+            "episodes": len(frag.episodes),
+            "sample_s": sample_s,
+        }
+        return header, frag
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+def torch_threads(n: int) -> None:
+    """Pin torch intra-op threads: Ray gives each actor ``num_cpus`` cores, not the machine."""
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

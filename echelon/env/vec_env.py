@@ -1,0 +1,155 @@
+"""``EchelonVecEnv``: the batched, flat-row face of the simulation (docs/interfaces.md).
+
+Rows: match-major, then the controlled agents of the match in mech-index order (blue agents,
+then red agents, among the teams whose ``EnvConfig.blue`` / ``red`` is ``"policy"``); row
+``r`` is mech ``controlled[r % A]`` of match ``r // A`` with ``A = agents_per_env``.
+Heuristic teams are driven inside the env and never appear as rows.
+
+Per step: ``obs [R, D]`` float32, ``reward [R]`` float32, ``terminated``/``truncated [R]``
+bool, and ``info`` with ``final_obs [R, D]``, ``valid [R]`` (the agent was alive when it acted:
+its death step is valid and terminated, later steps invalid until the match resets),
+``episode_start [R]`` (returned obs row starts a match), ``alive [R]``,
+``reward_components`` ({part: [R] float32}, including the outcome paid to dead agents at the
+end, whose ``reward`` row stays 0), ``events`` (this step's structured event array, also
+``last_events``) and ``episodes`` (one dict per match that ended: ``return`` = mean over the
+match's controlled agents of their episode reward totals, outcome included; ``length``;
+``outcome`` as in :meth:`EchelonSim.outcome`). Returned arrays are reused buffers.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import gymnasium as gym
+import numpy as np
+
+from echelon.config import EnvConfig
+from echelon.env.actions import ACTION_SPECS, build_action_space, sanitize
+from echelon.env.heuristic import HeuristicController
+from echelon.env.observations import observe
+from echelon.env.obs_layout import FLAT_OBS_DIM
+from echelon.env.sim import REWARD_PARTS, RP, ST, EchelonSim
+
+
+class EchelonVecEnv:
+    """``num_envs`` Echelon matches stepped together; see the module docstring for the rows."""
+
+    def __init__(self, cfg: EnvConfig | None = None, num_envs: int = 1, match_ids=None):
+        """``match_ids [num_envs]`` (default ``0 .. num_envs-1``): slot i is seeded from
+        ``(seed, match_ids[i])``, so a slot reproduces match ``match_ids[i]`` of a bigger batch."""
+        self.cfg = cfg = cfg or EnvConfig()
+        self.match_ids = list(range(num_envs)) if match_ids is None else [int(i) for i in match_ids]
+        if len(self.match_ids) != num_envs:
+            raise ValueError(f"match_ids has {len(self.match_ids)} entries, expected num_envs={num_envs}")
+        self.num_envs = num_envs
+        self.sim = sim = EchelonSim(cfg, num_envs)
+        policy = np.where(sim.team == 0, cfg.blue == "policy", cfg.red == "policy")
+        self.controlled = np.nonzero(policy)[0]
+        self.agents_per_env = A = len(self.controlled)
+        self.num_rows = R = num_envs * A
+        self.heuristic = HeuristicController(sim, ~policy, cfg.heuristic_weapon_fire_prob)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (FLAT_OBS_DIM,), np.float32)
+        self.single_action_space = build_action_space()
+        self.row_team = np.tile(sim.team[self.controlled], num_envs)
+        self._obs = np.zeros((R, FLAT_OBS_DIM), np.float32)
+        self._final_obs = np.zeros((R, FLAT_OBS_DIM), np.float32)
+        self._reward = np.zeros(R, np.float32)
+        self._term = np.zeros(R, bool)
+        self._trunc = np.zeros(R, bool)
+        self._valid = np.zeros(R, bool)
+        self._start = np.zeros(R, bool)
+        self._alive = np.zeros(R, bool)
+        self._parts = {k: np.zeros(R, np.float32) for k in REWARD_PARTS}
+        self._bad = np.zeros(R, np.int64)
+        self._act = {
+            k: np.zeros((R, *shape), np.float64 if kind == "box" else (bool if kind == "binary" else np.int64))
+            for k, (shape, kind, _, _) in ACTION_SPECS.items()
+        }
+        self.last_events = sim.events[:0]
+        self._seeded = False
+
+    # rows <-> [E, M] helpers
+    def _rows(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        np.copyto(out.reshape(self.num_envs, self.agents_per_env, *out.shape[1:]), a[:, self.controlled], casting="unsafe")
+        return out
+
+    def reset(self, seed: int = 0) -> np.ndarray:
+        """Start every match; slot i is generated from ``SeedSequence([seed, match_ids[i]])`` and
+        later auto-resets of slot i draw from that same generator. Returns obs [R, D]."""
+        sim = self.sim
+        sim.seed(seed, self.match_ids)
+        allenv = np.arange(self.num_envs)
+        self.heuristic.seed(seed, self.match_ids)
+        sim.reset_envs(allenv)
+        observe(sim)
+        self._start[...] = True
+        self._seeded = True
+        return self._rows(sim.obs, self._obs)
+
+    def step(self, actions: Mapping[str, np.ndarray] | None):
+        """Step every match once. ``actions``: dict of ``[R, ...]`` arrays (None when R == 0)."""
+        if not self._seeded:
+            raise RuntimeError("EchelonVecEnv.step called before reset(seed)")
+        sim = self.sim
+        E, A, C = self.num_envs, self.agents_per_env, self.controlled
+        if A:
+            sanitize(actions, self.num_rows, self._act, self._bad)
+            a = self._act
+            sim.act_move[:, C] = a["move"].reshape(E, A, 4)
+            sim.act_trigger[:, C] = a["trigger"].reshape(E, A, 5)
+            sim.act_target[:, C] = a["target"].reshape(E, A)
+            sim.act_ewar[:, C] = a["ewar"].reshape(E, A)
+            sim.act_sort[:, C] = a["sort"].reshape(E, A)
+            sim.act_hostile[:, C] = a["hostile_only"].reshape(E, A)
+            sim.act_comm[:, C] = a["comm"].reshape(E, A, -1)
+            bad = self._bad.reshape(E, A)
+            tm = sim.team[C]
+            sim.stats[:, ST["bad_actions_blue"]] += bad[:, tm == 0].sum(1)
+            sim.stats[:, ST["bad_actions_red"]] += bad[:, tm == 1].sum(1)
+        self.heuristic.act()
+        sim.step()
+        observe(sim)
+
+        alive_before = sim.alive_before[:, C]
+        alive = sim.alive[:, C]
+        done = sim.env_done[:, None]
+        trunc = sim.env_truncated[:, None]
+        self._valid[...] = alive_before.reshape(-1)
+        self._reward[...] = (sim.reward[:, C] * alive_before).reshape(-1)
+        self._term[...] = (sim.died[:, C] | (done & ~trunc & alive)).reshape(-1)
+        self._trunc[...] = (trunc & alive).reshape(-1)
+        self._alive[...] = alive.reshape(-1)
+        for k, arr in self._parts.items():
+            self._rows(sim.reward_parts[..., RP[k]], arr)
+        obs = self._rows(sim.obs, self._obs)
+        self._start[...] = False
+        episodes = []
+        n_ev = sim.num_events
+        self.last_events = sim.events[:n_ev].copy() if n_ev else sim.events[:0]
+        ended = np.nonzero(sim.env_done)[0]
+        if len(ended):
+            rows_end = (ended[:, None] * A + np.arange(A)[None]).reshape(-1)
+            self._final_obs[rows_end] = obs[rows_end]
+            for e in ended.tolist():
+                out = sim.outcome(e)
+                ret = sim.agent_stats[e, C if A else slice(None), 4].mean()
+                episodes.append({"return": float(ret), "length": int(sim.step_count[e]), "outcome": out, "env": e})
+            self.heuristic.reseed_envs(ended)
+            sim.reset_envs(ended)
+            observe(sim, ended)
+            if A:
+                self._obs.reshape(E, A, -1)[ended] = sim.obs[ended][:, C]
+            self._start[rows_end] = True
+        info = {
+            "final_obs": self._final_obs,
+            "valid": self._valid,
+            "episode_start": self._start,
+            "alive": self._alive,
+            "reward_components": self._parts,
+            "events": self.last_events,
+            "episodes": episodes,
+        }
+        return self._obs, self._reward, self._term, self._trunc, info
+
+    def close(self) -> None:
+        """Nothing to release (pure NumPy)."""

@@ -1,0 +1,225 @@
+"""The PPO learner: fragments in, one update, new weights out (a plain class; Ray wraps it).
+
+One ``update`` (CleanRL order, recurrent variant):
+
+1. per fragment: de-normalise the stored values with the current value statistics, GAE
+   (:func:`~echelon.ppo.gae.compute_gae`) in return units;
+2. fold the valid returns into the value normaliser (``ppo.norm_returns``) and normalise the
+   targets and the old values with the new statistics (the critic learns in that space);
+3. cut into segments (:mod:`echelon.ppo.segments`), recompute segment-start LSTM states with
+   the current network, write everything into the preallocated :class:`SegmentBuffer`;
+4. ``ppo.epochs`` × ``ppo.num_minibatches`` Adam steps on whole segments with gradient-norm
+   clipping; stop early once a minibatch's ``approx_kl`` exceeds ``ppo.target_kl``;
+5. fold the fragments' observation moments into the observation normaliser (after the
+   gradient steps, so training sees the statistics the fragments were sampled with), bump
+   the version.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from echelon.config import TrainConfig
+from echelon.model.actor_critic import ActorCritic, LSTMState, build_policy
+from echelon.ppo.buffer import Fragment, SegmentBuffer
+from echelon.ppo.gae import compute_gae
+from echelon.ppo.loss import segment_loss
+from echelon.ppo.normalization import merge_moments, moments
+from echelon.ppo.segments import segment_layout, segment_masks, segment_start_states, to_segments
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _to_tensor(x: Any, device: torch.device) -> Any:
+    if isinstance(x, dict):
+        return {k: _to_tensor(v, device) for k, v in x.items()}
+    return torch.as_tensor(np.asarray(x), device=device)
+
+
+class Learner:
+    """Owns the policy being trained, its Adam optimiser and the update counters."""
+
+    def __init__(self, cfg: TrainConfig, obs_space: spaces.Box, action_space: spaces.Space) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.learner.device)
+        self.policy: ActorCritic = build_policy(cfg, obs_space, action_space).to(self.device)
+        self.action_space = action_space
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.ppo.lr, eps=1e-5)
+        self.version = 0
+        self.env_steps = 0
+        self.updates = 0
+        self.amp = cfg.learner.amp and self.device.type == "cuda"
+        self._buffer: SegmentBuffer | None = None
+
+    # -- weights -----------------------------------------------------------------------------
+    def get_weights(self) -> tuple[int, dict]:
+        """``(version, state_dict)`` with CPU tensors (normaliser buffers included)."""
+        return self.version, {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+
+    def set_weights(self, version: int, state_dict: dict) -> None:
+        self.policy.load_state_dict(state_dict)
+        self.version = int(version)
+
+    def state_dict(self) -> dict:
+        """Everything to resume: model (with normalisers), optimiser, counters."""
+        return {
+            "model": self.get_weights()[1],
+            "optimizer": self.optimizer.state_dict(),
+            "counters": {"version": self.version, "env_steps": self.env_steps, "updates": self.updates},
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.policy.load_state_dict(d["model"])
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.version = int(d["counters"]["version"])
+        self.env_steps = int(d["counters"]["env_steps"])
+        self.updates = int(d["counters"]["updates"])
+
+    # -- update ------------------------------------------------------------------------------
+    def _lr(self) -> float:
+        ppo = self.cfg.ppo
+        if not ppo.lr_decay:
+            return ppo.lr
+        # Linear decay to 1% of ppo.lr at learner.total_env_steps (not to 0, so that a run
+        # resumed past its budget still moves).
+        frac = 1.0 - min(self.env_steps / self.cfg.learner.total_env_steps, 1.0)
+        return max(ppo.lr * frac, ppo.lr * 1e-2)
+
+    def _prepare(self, fragments: list[Fragment]) -> SegmentBuffer:
+        """Steps 1-3 of the update: GAE, value normalisation, segments into the buffer."""
+        ppo, policy, dev = self.cfg.ppo, self.policy, self.device
+        data = []
+        for f in fragments:
+            t = {
+                "obs": _to_tensor(f.obs, dev).float(),
+                "actions": _to_tensor(f.actions, dev),
+                "logprobs": _to_tensor(f.logprobs, dev).float(),
+                "values_n": _to_tensor(f.values, dev).float(),
+                "episode_start": _to_tensor(f.episode_start, dev).bool(),
+                "valid": _to_tensor(f.valid, dev).bool(),
+                "state0": LSTMState(_to_tensor(f.state0.h, dev).float(), _to_tensor(f.state0.c, dev).float()),
+            }
+            with torch.no_grad():
+                values = policy.denormalize_value(t["values_n"])
+                adv, ret = compute_gae(
+                    _to_tensor(f.rewards, dev).float(),
+                    values,
+                    _to_tensor(f.terminated, dev),
+                    _to_tensor(f.truncated, dev),
+                    policy.denormalize_value(_to_tensor(f.final_values, dev).float()),
+                    policy.denormalize_value(_to_tensor(f.last_values, dev).float()),
+                    ppo.gamma,
+                    ppo.gae_lambda,
+                )
+            t.update(values=values, advantages=adv, returns=ret)
+            data.append(t)
+        if ppo.norm_returns:
+            batch = moments(np.zeros((0,)))
+            for t in data:
+                ret = t["returns"].cpu().numpy().reshape(-1)
+                batch = merge_moments(batch, moments(ret, t["valid"].cpu().numpy().reshape(-1)))
+            policy.value_norm.merge(batch)
+
+        layouts = [segment_layout(t["obs"].shape[0], ppo.bptt_len, ppo.burn_in) for t in data]
+        S = sum(lay.K * t["obs"].shape[1] for lay, t in zip(layouts, data))
+        buf = self._buffer
+        if buf is None or buf.S != S or buf.L != ppo.bptt_len:
+            buf = SegmentBuffer(ppo.bptt_len, S, policy.obs_dim, self.action_space, policy.state_size, dev)
+            self._buffer = buf
+        col = 0
+        with torch.no_grad():
+            for lay, t in zip(layouts, data):
+                n = lay.K * t["obs"].shape[1]
+                cols = slice(col, col + n)
+                buf.obs[:, cols] = to_segments(t["obs"], lay)
+                _write_actions(buf.actions, t["actions"], lay, cols)
+                buf.logprobs[:, cols] = to_segments(t["logprobs"], lay)
+                buf.values[:, cols] = to_segments(policy.normalize_value(t["values"]), lay)
+                buf.advantages[:, cols] = to_segments(t["advantages"], lay)
+                buf.returns[:, cols] = to_segments(policy.normalize_value(t["returns"]), lay)
+                buf.episode_start[:, cols] = to_segments(t["episode_start"], lay)
+                rec, loss_mask = segment_masks(t["valid"], lay)
+                buf.recurrent_valid[:, cols] = rec
+                buf.loss_mask[:, cols] = loss_mask
+                s0 = segment_start_states(policy, t["obs"], t["state0"], t["episode_start"], t["valid"], lay)
+                buf.h0[cols], buf.c0[cols] = s0.h, s0.c
+                col += n
+        return buf
+
+    def update(self, fragments: list[Fragment]) -> dict[str, float]:
+        """One PPO update on ``fragments``; returns float stats; ``version += 1``."""
+        t_start = time.perf_counter()
+        ppo = self.cfg.ppo
+        self.policy.train()
+        buf = self._prepare(fragments)
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+        S = buf.S
+        n_mb = min(ppo.num_minibatches, S)
+        sums: dict[str, float] = {}
+        grad_norms, n_steps, stopped = [], 0, False
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        epochs_run = 0
+        for _ in range(ppo.epochs):
+            epochs_run += 1
+            perm = torch.randperm(S, device=self.device)
+            for idx in torch.tensor_split(perm, n_mb):
+                with autocast:
+                    loss, stats = segment_loss(self.policy, buf.minibatch(idx), ppo, ppo.burn_in)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                # Norm before clipping: the number that tells whether clipping is active.
+                gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), ppo.max_grad_norm)
+                self.optimizer.step()
+                grad_norms.append(float(gn))
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                n_steps += 1
+                if ppo.target_kl is not None and float(stats["approx_kl"]) > ppo.target_kl:
+                    stopped = True
+                    break
+            if stopped:
+                break
+
+        if ppo.norm_obs:
+            for f in fragments:
+                self.policy.obs_norm.merge(f.obs_moments)
+        self.version += 1
+        self.updates += 1
+        self.env_steps += sum(int(f.env_steps) for f in fragments)
+        out = {k: v / max(n_steps, 1) for k, v in sums.items()}
+        out.update(
+            grad_norm=float(np.mean(grad_norms)) if grad_norms else 0.0,
+            lr=lr,
+            epochs=float(epochs_run),
+            minibatch_steps=float(n_steps),
+            kl_early_stop=float(stopped),
+            version=float(self.version),
+            value_norm_mean=float(self.policy.value_norm.mean),
+            value_norm_std=float(torch.sqrt(self.policy.value_norm.var)),
+            learn_s=time.perf_counter() - t_start,
+            valid_frac=float(buf.loss_mask.float().mean()),
+        )
+        return out
+
+
+def _write_actions(dst: Any, src: Any, layout, cols: slice) -> None:
+    if isinstance(dst, dict):
+        for k in dst:
+            _write_actions(dst[k], src[k], layout, cols)
+        return
+    seg = to_segments(src, layout)
+    dst[:, cols] = seg.reshape(dst[:, cols].shape).to(dst.dtype)

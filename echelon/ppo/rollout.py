@@ -1,0 +1,119 @@
+"""``RolloutCollector``: steps any :class:`VectorEnv` with a CPU policy copy into Fragments.
+
+The collector owns the env's current observation, ``episode_start`` flags and the LSTM state
+per row, and carries all three across ``sample()`` calls, so consecutive fragments continue
+the same episodes. Storage is preallocated once; each ``sample()`` returns copies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from echelon.config import TrainConfig
+from echelon.model.actor_critic import ActorCritic, LSTMState
+from echelon.model.distributions import empty_action_buffer, to_env_action
+from echelon.ppo.buffer import Fragment
+from echelon.ppo.normalization import moments
+
+
+def _store(dst, t: int, src) -> None:
+    if isinstance(dst, dict):
+        for k in dst:
+            _store(dst[k], t, src[k])
+    else:
+        dst[t] = src.detach().cpu().numpy().reshape(dst[t].shape)
+
+
+def _copy(x):
+    return {k: _copy(v) for k, v in x.items()} if isinstance(x, dict) else x.copy()
+
+
+class RolloutCollector:
+    """Samples fragments of ``cfg.rollout.fragment_len`` steps from ``env`` with ``policy``.
+
+    ``policy`` is used in eval mode on CPU; ``set_weights`` loads a learner state dict into it.
+    ``seed`` seeds the env reset (default ``cfg.seed``); action sampling uses torch's global RNG.
+    """
+
+    def __init__(self, cfg: TrainConfig, env, policy: ActorCritic, seed: int | None = None) -> None:
+        self.cfg = cfg
+        self.env = env
+        self.policy = policy.cpu().eval()
+        self.version = 0
+        T, R, D = cfg.rollout.fragment_len, env.num_rows, int(env.single_observation_space.shape[0])
+        self.T, self.R = T, R
+        self.num_envs = getattr(env, "num_envs", R)
+        self.obs = np.zeros((T, R, D), np.float32)
+        self.actions = empty_action_buffer(env.single_action_space, (T, R))
+        self.logprobs = np.zeros((T, R), np.float32)
+        self.values = np.zeros((T, R), np.float32)
+        self.rewards = np.zeros((T, R), np.float32)
+        self.terminated = np.zeros((T, R), bool)
+        self.truncated = np.zeros((T, R), bool)
+        self.valid = np.zeros((T, R), bool)
+        self.episode_start = np.zeros((T, R), bool)
+        self.final_values = np.zeros((T, R), np.float32)
+        self.next_obs = np.array(env.reset(seed=cfg.seed if seed is None else seed), dtype=np.float32)
+        self.next_episode_start = np.ones(R, bool)
+        self.state = policy.initial_state(R)
+
+    def set_weights(self, version: int, state_dict: dict) -> None:
+        self.policy.load_state_dict(state_dict)
+        self.version = int(version)
+
+    @torch.no_grad()
+    def sample(self) -> Fragment:
+        """``T`` env steps → :class:`Fragment` (see docs/interfaces.md)."""
+        policy, env = self.policy, self.env
+        state0 = LSTMState(self.state.h.numpy().copy(), self.state.c.numpy().copy())
+        episodes: list = []
+        self.final_values[:] = 0.0
+        for t in range(self.T):
+            self.obs[t] = self.next_obs
+            self.episode_start[t] = self.next_episode_start
+            obs_t = torch.from_numpy(self.obs[t])
+            action, logprob, value, self.state = policy.act(obs_t, self.state, torch.from_numpy(self.episode_start[t]))
+            _store(self.actions, t, action)
+            self.logprobs[t] = logprob.numpy()
+            self.values[t] = value.numpy()
+            obs, reward, terminated, truncated, info = env.step(to_env_action(env.single_action_space, action))
+            self.rewards[t] = reward
+            self.terminated[t] = terminated
+            self.truncated[t] = truncated
+            self.valid[t] = info["valid"]
+            if truncated.any():
+                # Bootstrap value of the true last observation, with the state that would have
+                # consumed it had the episode gone on.
+                rows = np.flatnonzero(truncated)
+                final = torch.from_numpy(np.asarray(info["final_obs"][rows], dtype=np.float32))
+                st = LSTMState(self.state.h[rows], self.state.c[rows])
+                v = policy.step(final, st, torch.zeros(len(rows), dtype=torch.bool)).value
+                self.final_values[t, rows] = v.numpy()
+            self.next_obs = np.array(obs, dtype=np.float32)
+            self.next_episode_start = np.array(info["episode_start"], dtype=bool)
+            episodes.extend(info.get("episodes", ()))
+        last_values = policy.step(
+            torch.from_numpy(self.next_obs), self.state, torch.from_numpy(self.next_episode_start)
+        ).value
+        valid_rows = self.valid.reshape(-1)
+        return Fragment(
+            obs=self.obs.copy(),
+            actions=_copy(self.actions),
+            logprobs=self.logprobs.copy(),
+            values=self.values.copy(),
+            rewards=self.rewards.copy(),
+            terminated=self.terminated.copy(),
+            truncated=self.truncated.copy(),
+            valid=self.valid.copy(),
+            episode_start=self.episode_start.copy(),
+            final_values=self.final_values.copy(),
+            last_obs=self.next_obs.copy(),
+            last_episode_start=self.next_episode_start.copy(),
+            last_values=last_values.numpy().copy(),
+            state0=state0,
+            version=self.version,
+            obs_moments=moments(self.obs.reshape(self.T * self.R, -1), valid_rows),
+            episodes=episodes,
+            env_steps=self.T * self.num_envs,
+        )

@@ -1,0 +1,85 @@
+"""Learning checks in serial mode: does PPO reach each task's return within its step budget?
+
+Runs each task's config from ray_configs/ (seeded, CPU, one torch thread), reads the run's
+train_log.jsonl and prints one JSON object per task: env steps used, wall seconds, the first
+env step at which the windowed mean return reached the threshold, the best and final windowed
+mean return, and whether the check passed. ``cartpole_memory_nolstm`` is the control: it
+passes when its best return stays below its ``below`` bound.
+
+    python scripts/bench_learning.py [--tasks cartpole pendulum] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from echelon.config import load_config
+from echelon.ppo.serial import train_serial
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# task -> (config, threshold the windowed mean return must reach, or None; bound it must stay below, or None)
+TASKS = {
+    "cartpole": ("cartpole_learn.yaml", 475.0, None),
+    "cartpole_memory": ("cartpole_memory.yaml", 450.0, None),
+    "cartpole_memory_nolstm": ("cartpole_memory_nolstm.yaml", None, 300.0),
+    "pendulum": ("pendulum.yaml", -250.0, None),
+}
+
+
+def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
+    config, threshold, below = TASKS[name]
+    cfg = load_config(ROOT / "ray_configs" / config, ["metrics.console=false", *overrides])
+    run_dir = run_root / name
+    t0 = time.perf_counter()
+    summary = train_serial(cfg, run_dir)
+    wall = time.perf_counter() - t0
+    records = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()[1:]]
+    returns = [(r["env_steps"], r["episode_return_mean"]) for r in records if r.get("episode_return_mean") is not None]
+    best = max((ret for _, ret in returns), default=None)
+    reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
+    if threshold is not None:
+        passed = reached is not None
+    else:
+        passed = best is not None and best < below
+    return {
+        "task": name,
+        "config": f"ray_configs/{config}",
+        "env_steps": summary["env_steps"],
+        "wall_s": round(wall, 1),
+        "threshold": threshold,
+        "below": below,
+        "reached_at_env_steps": reached,
+        "best_mean_return": best,
+        "final_mean_return": summary["episode_return_mean"],
+        "passed": passed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--run-root", type=Path, default=None, help="where runs go (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results JSON here")
+    parser.add_argument("--set", action="append", default=[], help="override for every task, e.g. seed=2")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # learning runs share a small machine; one thread is also the fastest here
+    run_root = args.run_root or Path(tempfile.mkdtemp(prefix="echelon_learn_"))
+    results = []
+    for name in args.tasks:
+        results.append(run_task(name, run_root, args.set))
+        print(json.dumps(results[-1]), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(r["passed"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

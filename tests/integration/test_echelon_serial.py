@@ -1,0 +1,61 @@
+"""Echelon (5v5 on 40 x 40 vs the heuristic) runs through the serial PPO loop; records carry win_rate."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from echelon.config import load_config
+from echelon.env.obs_layout import FLAT_OBS_DIM
+from echelon.model.actor_critic import SetEncoder
+
+pytest.importorskip("echelon.env.vec_env", reason="EchelonVecEnv not in this tree yet")
+
+
+def test_echelon_serial_tiny_run(tmp_path: Path):
+    from echelon.ppo.learner import Learner
+    from echelon.ppo.serial import train_serial
+
+    cfg = load_config(
+        None,
+        [
+            "rollout.env=echelon",
+            "env.packs_per_team=1",
+            "env.size_x=40",
+            "env.size_y=40",
+            "env.episode_seconds=3.0",
+            "rollout.num_envs=2",
+            "rollout.fragment_len=16",
+            "ppo.bptt_len=8",
+            "ppo.epochs=1",
+            "ppo.num_minibatches=2",
+            "model.hidden_size=32",
+            "model.lstm_size=32",
+            "learner.device=cpu",
+            "learner.total_env_steps=96",
+            "metrics.console=false",
+        ],
+    )
+    summary = train_serial(cfg, tmp_path)
+    assert summary["updates"] == 3 and summary["env_steps"] == 96
+    lines = (tmp_path / "train_log.jsonl").read_text().splitlines()
+    meta = json.loads(lines[0])
+    assert meta["obs_dim"] == FLAT_OBS_DIM
+    records = [json.loads(x) for x in lines[1:]]
+    assert all(r["policy_loss"] is not None for r in records)
+    # Episodes of 3 s (12 steps of 0.25 s) end inside the first fragment, so the window has outcomes.
+    last = records[-1]
+    assert last["win_rate"] is not None and 0.0 <= last["win_rate"] <= 1.0
+    assert abs(last["outcome_zone"] + last["outcome_elimination"] + last["outcome_time"] - 1.0) < 1e-6
+    learner = Learner(cfg, *_spaces(cfg))
+    assert isinstance(learner.policy.encoder, SetEncoder)
+
+
+def _spaces(cfg):
+    from echelon.env.adapters import make_vector_env
+
+    env = make_vector_env(cfg, 1, 0)
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()

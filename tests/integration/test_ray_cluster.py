@@ -1,0 +1,75 @@
+"""Node loss on a real multi-node Ray cluster (``ray.cluster_utils.Cluster``, 3 nodes).
+
+Head: driver, learner, metrics. Two worker nodes advertise the ``rollout`` resource (two slots
+each); the two rollout workers are spread one per node. Mid-run the node hosting worker 0 is
+removed: Ray restarts the worker on the surviving node, the driver counts the restart and
+re-sends weights, the run completes, and no update ever consumes a fragment staler than
+``ray.max_policy_lag`` (the learner measures the lag from the fragments' version stamps).
+"""
+
+import pytest
+
+from echelon.actors.orchestrator import Orchestrator
+from echelon.config import load_config
+from echelon.metrics import names as N
+
+from helpers_ray import SMOKE, read_log, updates_of
+
+ray = pytest.importorskip("ray")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False},
+    )
+    for _ in range(2):
+        c.add_node(num_cpus=1, resources={"rollout": 2})
+    c.wait_for_nodes()
+    ray.init(address=c.address, logging_level="warning")
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def test_run_survives_losing_a_worker_node(cluster, tmp_path):
+    cfg = load_config(
+        SMOKE,
+        [
+            "ray.num_workers=2",
+            "ray.num_cpus_per_worker=0.5",
+            "ray.worker_resource=rollout",
+            "ray.max_policy_lag=1",
+            "learner.total_env_steps=3072",  # 12 updates of 2 fragments x 128 env steps
+            "learner.checkpoint_every=5",
+        ],
+    )
+    removed = {}
+
+    def on_update(orch, record):
+        if record[N.TRAIN_UPDATE] == 2 and not removed:
+            node_id = ray.get(orch.workers[0].handle.node_id.remote())
+            other = ray.get(orch.workers[1].handle.node_id.remote())
+            assert node_id != other, "SPREAD should place the two workers on different nodes"
+            victim = next(n for n in cluster.list_all_nodes() if n.node_id == node_id)
+            assert victim is not cluster.head_node
+            cluster.remove_node(victim, allow_graceful=False)
+            removed["node"] = node_id
+            removed["at_update"] = record[N.TRAIN_UPDATE]
+
+    result = Orchestrator(cfg, tmp_path / "run", on_update=on_update).run()
+
+    assert removed and result.stopped_by == "done"
+    assert result.counters["update"] == 12 and result.counters["env_steps"] == 3072
+    assert result.counters["worker_restarts"] >= 1
+    ups = updates_of(read_log(tmp_path / "run"))
+    assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 13))
+    assert max(r[N.POLICY_LAG_MAX] for r in ups) <= cfg.ray.max_policy_lag
+    assert ups[-1][N.PERF_WORKER_RESTARTS] >= 1 and ups[0][N.PERF_WORKER_RESTARTS] == 0
+    assert ups[-1][N.PERF_NUM_WORKERS] == 2  # the restarted worker came back
+    steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
+    assert all(b > a for a, b in zip(steps, steps[1:]))

@@ -1,0 +1,131 @@
+"""The actor-learner on one real local Ray instance (started once for the module).
+
+Echelon smoke config (5v5, 40 x 40, vs the heuristic): end to end through the CLI, stop and
+resume, corrupt-checkpoint fallback.
+"""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from echelon.actors.orchestrator import Orchestrator
+from echelon.checkpoint import CheckpointError, find_latest_checkpoint, list_checkpoints
+from echelon.config import load_config
+from echelon.metrics import names as N
+
+from helpers_ray import REPO, SMOKE, read_log, updates_of
+
+ray = pytest.importorskip("ray")
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ctx = ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+    yield ctx
+    ray.shutdown()
+
+
+def _smoke(*overrides):
+    return load_config(SMOKE, ["ray.address=local", *overrides])
+
+
+def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
+    # The CLI connects to the running instance (as under `ray job submit`) instead of
+    # starting a second one on this 2-core machine.
+    run_dir = tmp_path / "run"
+    gcs = local_ray.address_info["gcs_address"]
+    cmd = [sys.executable, str(REPO / "scripts" / "train_distributed.py"), "--config", str(SMOKE),
+           "--run-dir", str(run_dir), "--address", gcs]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=200, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert f"log                    {run_dir}/train_log.jsonl" in proc.stdout
+    assert "checkpoints" in proc.stdout and "wandb" in proc.stdout
+
+    records = read_log(run_dir)
+    assert records[0][N.KIND] == N.KIND_META and records[0]["num_workers"] == 1
+    ups = updates_of(records)
+    assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))
+    steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
+    assert steps == [128 * k for k in range(1, 9)]  # 4 matches x 32 steps per update
+    for r in ups:
+        for key in (N.TRAIN_POLICY_LOSS, N.TRAIN_VALUE_LOSS, N.POLICY_ENTROPY, N.POLICY_APPROX_KL):
+            assert isinstance(r[key], float) and abs(r[key]) < 1e6, (key, r[key])
+        assert 0 <= r[N.POLICY_LAG_MAX] <= 1
+    last = ups[-1]
+    assert last[N.EPISODE_COUNT] > 0
+    assert 0.0 <= last[N.EPISODE_WIN_RATE] <= 1.0  # outcomes vs the heuristic reached the log
+    assert last[N.EPISODE_WIN_RATE] + last[N.EPISODE_DRAW_RATE] + last[N.EPISODE_LOSS_RATE] == pytest.approx(1.0)
+    # Curriculum ramp 0.2 -> 1.0 over the first half of the run.
+    ramp = [r[N.TRAIN_CURRICULUM] for r in ups]
+    assert ramp[0] < 0.5 and ramp[-1] == pytest.approx(1.0) and ramp == sorted(ramp)
+    assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "done"
+    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000004.pt", "ckpt_00000006.pt", "ckpt_00000008.pt"]
+
+
+def test_stop_then_resume_reaches_the_same_final_update(local_ray, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = _smoke()
+    first = Orchestrator(cfg, run_dir, stop_at_update=3).run()
+    assert first.stopped_by == "stop_at_update" and first.counters["update"] == 3
+    assert first.checkpoint.endswith("ckpt_00000003.pt")  # the final checkpoint of a clean stop
+
+    second = Orchestrator(cfg, run_dir, resume_from=find_latest_checkpoint(run_dir)).run()
+    assert second.stopped_by == "done" and second.counters["update"] == 8
+
+    records = read_log(run_dir)
+    kinds = [r[N.KIND] for r in records]
+    assert kinds.count(N.KIND_RESUME) == 1 and kinds.count(N.KIND_META) == 2
+    resume = records[kinds.index(N.KIND_RESUME)]
+    assert resume[N.TRAIN_UPDATE] == 3 and resume[N.TRAIN_ENV_STEPS] == 384
+    assert resume[N.RESUME_FROM].endswith("ckpt_00000003.pt") and resume[N.RESUME_SKIPPED] == []
+    ups = updates_of(records)
+    assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))
+    steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
+    assert all(b > a for a, b in zip(steps, steps[1:])) and steps[-1] == 1024
+    episodes = [r[N.EPISODE_COUNT] for r in ups]
+    assert episodes == sorted(episodes)  # the episode counter continues across the resume
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(local_ray, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = _smoke("learner.total_env_steps=768", "learner.checkpoint_every=2")
+    Orchestrator(cfg, run_dir, stop_at_update=4).run()
+    names = [p.name for p in list_checkpoints(run_dir)]
+    assert names == ["ckpt_00000002.pt", "ckpt_00000004.pt"]
+    newest = list_checkpoints(run_dir)[-1]
+    truncated = newest.read_bytes()[:1000]
+    newest.write_bytes(truncated)
+
+    with pytest.warns(RuntimeWarning, match="skipping unusable checkpoint"):
+        found = find_latest_checkpoint(run_dir)
+    assert found[0].name == "ckpt_00000002.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = Orchestrator(cfg, run_dir, resume_from=found).run()
+    assert result.counters["update"] == 6
+    resume = [r for r in read_log(run_dir) if r[N.KIND] == N.KIND_RESUME][0]
+    assert resume[N.TRAIN_UPDATE] == 2 and resume[N.RESUME_SKIPPED] == [str(newest)]
+    # The unusable file is kept byte for byte beside the new checkpoints, never overwritten.
+    kept = newest.with_name(newest.name + ".unusable")
+    assert kept.read_bytes() == truncated
+    assert [p.name for p in list_checkpoints(run_dir)][-1] == "ckpt_00000006.pt"
+
+
+def test_resume_without_a_usable_checkpoint_fails_clearly(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "ckpt_00000002.pt").write_bytes(b"garbage")
+    from echelon.actors.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(CheckpointError):
+            find_latest_checkpoint(run_dir)
+    assert main(["--resume", str(run_dir)]) == 2
+    assert (run_dir / "checkpoints" / "ckpt_00000002.pt").read_bytes() == b"garbage"
+    assert not os.path.exists(run_dir / "train_log.jsonl")

@@ -1,0 +1,93 @@
+"""The driver's pure pieces: lag-bounded fragment pool, curriculum ramp, worker count, sizes."""
+
+import math
+
+import pytest
+
+from echelon.actors.learner_actor import learner_resources
+from echelon.actors.orchestrator import (
+    FragmentPool,
+    learner_stats_to_record,
+    linear_ramp,
+    resolve_num_workers,
+    steps_per_update,
+    target_updates,
+)
+from echelon.actors.progress import eta_seconds
+from echelon.actors.rollout_worker import worker_seed
+from echelon.config import load_config
+from echelon.metrics import names as N
+
+
+def test_pool_drops_fragments_beyond_the_lag_bound():
+    pool = FragmentPool(max_lag=1)
+    assert pool.add(version=3, payload="a", learner_version=4)  # lag 1: kept
+    assert not pool.add(version=2, payload="b", learner_version=4)  # lag 2: dropped
+    assert pool.dropped == 1 and len(pool) == 1
+    # The learner moved on: "a" (version 3) is now lag 2 and goes when the batch is formed.
+    assert pool.take(1, learner_version=5) is None
+    assert pool.dropped == 2 and len(pool) == 0
+
+
+def test_pool_takes_the_freshest_fragments_in_arrival_order():
+    pool = FragmentPool(max_lag=2)
+    for version, name in [(5, "old"), (6, "x"), (6, "y"), (5, "old2")]:
+        pool.add(version, name, learner_version=6)
+    assert pool.take(2, learner_version=6) == [(6, "x"), (6, "y")]
+    assert pool.take(3, learner_version=6) is None  # only 2 left
+    assert pool.take(2, learner_version=7) == [(5, "old"), (5, "old2")]
+    assert pool.dropped == 0
+
+
+def test_pool_with_zero_lag_is_synchronous_ppo():
+    pool = FragmentPool(max_lag=0)
+    assert not pool.add(4, "stale", learner_version=5)
+    assert pool.add(5, "fresh", learner_version=5)
+    assert pool.take(1, 5) == [(5, "fresh")]
+
+
+def test_linear_ramp():
+    assert linear_ramp(0.0, 0.1, 1.0, 0.5) == pytest.approx(0.1)
+    assert linear_ramp(0.25, 0.1, 1.0, 0.5) == pytest.approx(0.55)
+    assert linear_ramp(0.5, 0.1, 1.0, 0.5) == pytest.approx(1.0)
+    assert linear_ramp(0.9, 0.1, 1.0, 0.5) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "requested,cpus,per,expected",
+    [(3, 2, 1.0, 3), (0, 2, 1.0, 1), (0, 1, 1.0, 1), (0, 8, 1.0, 7), (0, 8, 0.5, 14), (0, 16, 0, 15)],
+)
+def test_resolve_num_workers(requested, cpus, per, expected):
+    assert resolve_num_workers(requested, cpus, per) == expected
+
+
+def test_update_sizes():
+    cfg = load_config(None, ["rollout.num_envs=4", "rollout.fragment_len=32", "learner.total_env_steps=1000"])
+    assert steps_per_update(cfg, 2) == 256
+    assert target_updates(cfg, 2) == math.ceil(1000 / 256) == 4
+
+
+def test_learner_stats_renamed_to_log_keys():
+    rec = learner_stats_to_record(
+        {"policy_loss": 0.1, "clipfrac": 0.2, "lag_max": 1, "env_steps": 128, "version": 3.0, "weird": 1.0, "perf/x": 2}
+    )
+    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.POLICY_CLIP_FRAC: 0.2, N.POLICY_LAG_MAX: 1, "train/weird": 1.0, "perf/x": 2}
+
+
+def test_learner_asks_for_a_gpu_only_when_there_is_one():
+    auto = load_config(None, ["learner.device=auto"])
+    assert learner_resources(auto, 0.0) == {"num_cpus": 1, "num_gpus": 0}
+    assert learner_resources(auto, 4.0) == {"num_cpus": 1, "num_gpus": 1}
+    assert learner_resources(load_config(None, ["learner.device=cpu"]), 4.0)["num_gpus"] == 0
+    assert learner_resources(load_config(None, ["learner.device=cuda"]), 0.0)["num_gpus"] == 1
+
+
+def test_worker_seeds_differ_per_worker_and_restart_point():
+    seeds = {worker_seed(0, i, u) for i in range(4) for u in (0, 10)}
+    assert len(seeds) == 8
+    assert worker_seed(0, 1, 10) == worker_seed(0, 1, 10)
+
+
+def test_eta():
+    assert eta_seconds(0, 100, 5.0) is None
+    assert eta_seconds(25, 100, 10.0) == pytest.approx(30.0)
