@@ -129,6 +129,9 @@ class ModelConfig:
     hidden_size: int = 128
     lstm_size: int = 128
     encoder: str = "auto"  # "auto" (set encoder for Echelon, MLP otherwise), "mlp", "set"
+    # Width of the set encoder's per-slot MLPs (contacts, squad mates). They run on every slot
+    # of every row (10 + 4 per agent), so on CPU this width sets most of the encoder's cost.
+    slot_size: int = 64
     log_std_init: float = -0.5
     log_std_min: float = -5.0
     log_std_max: float = 2.0
@@ -139,6 +142,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check(self.hidden_size > 0, f"model.hidden_size must be > 0, got {self.hidden_size}")
         _check(self.lstm_size > 0, f"model.lstm_size must be > 0, got {self.lstm_size}")
+        _check(self.slot_size > 0, f"model.slot_size must be > 0, got {self.slot_size}")
         _check(self.encoder in ("auto", "mlp", "set"), f"model.encoder must be auto|mlp|set, got {self.encoder!r}")
         _check(
             self.log_std_min < self.log_std_max,

@@ -4,9 +4,13 @@ Runs each task's config from ray_configs/ (seeded, CPU, one torch thread), reads
 train_log.jsonl and prints one JSON object per task: env steps used, wall seconds, the first
 env step at which the windowed mean return reached the threshold, the best and final windowed
 mean return, and whether the check passed. ``cartpole_memory_nolstm`` is the control: it
-passes when its best return stays below its ``below`` bound.
+passes when its best return stays below its ``below`` bound. ``echelon`` (5v5 vs the
+heuristic) passes when the windowed blue win rate of the last update record is at least
+``ECHELON_MIN_WIN_GAIN`` above that of the first record with finished matches; it also reports
+the first- and last-window win rates and mean returns. Every task reports its first-window
+mean return.
 
-    python scripts/bench_learning.py [--tasks cartpole pendulum] [--out results.json]
+    python scripts/bench_learning.py [--tasks cartpole pendulum echelon] [--out results.json]
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ TASKS = {
     "cartpole_memory": ("cartpole_memory.yaml", 450.0, None),
     "cartpole_memory_nolstm": ("cartpole_memory_nolstm.yaml", None, 300.0),
     "pendulum": ("pendulum.yaml", -250.0, None),
+    "echelon": ("echelon_learn.yaml", None, None),
 }
+# Echelon: the last window's win rate minus the first window's must reach this.
+ECHELON_MIN_WIN_GAIN = 0.3
 
 
 def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
@@ -45,11 +52,7 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     returns = [(r["env_steps"], r["episode_return_mean"]) for r in records if r.get("episode_return_mean") is not None]
     best = max((ret for _, ret in returns), default=None)
     reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
-    if threshold is not None:
-        passed = reached is not None
-    else:
-        passed = best is not None and best < below
-    return {
+    out = {
         "task": name,
         "config": f"ray_configs/{config}",
         "env_steps": summary["env_steps"],
@@ -57,10 +60,28 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
         "threshold": threshold,
         "below": below,
         "reached_at_env_steps": reached,
+        "first_mean_return": returns[0][1] if returns else None,
         "best_mean_return": best,
         "final_mean_return": summary["episode_return_mean"],
-        "passed": passed,
     }
+    if name == "echelon":
+        wins = [(r["env_steps"], r["win_rate"], r["episode_return_mean"]) for r in records if r.get("win_rate") is not None]
+        first, last = (wins[0], wins[-1]) if wins else ((None,) * 3, (None,) * 3)
+        gain = last[1] - first[1] if wins else None
+        out.update(
+            first_window_env_steps=first[0],
+            first_win_rate=first[1],
+            last_win_rate=last[1],
+            win_rate_gain=gain,
+            min_win_gain=ECHELON_MIN_WIN_GAIN,
+        )
+        passed = gain is not None and gain >= ECHELON_MIN_WIN_GAIN
+    elif threshold is not None:
+        passed = reached is not None
+    else:
+        passed = best is not None and best < below
+    out["passed"] = passed
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

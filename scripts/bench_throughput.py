@@ -29,6 +29,7 @@ def main(argv):
     p.add_argument("--warmup", type=int, default=3, help="untimed updates / fragments per worker first")
     p.add_argument("--sample-seconds", type=float, default=15.0, help="length of the sampling-only phase")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray instance (default: all)")
+    p.add_argument("--repeats", type=int, default=1, help="alternate the two phases this many times; medians")
     args = p.parse_args(argv)
     result = run_benchmark(
         args.config,
@@ -39,6 +40,7 @@ def main(argv):
         warmup=args.warmup,
         sample_seconds=args.sample_seconds,
         num_cpus=args.num_cpus,
+        repeats=args.repeats,
     )
     print(json.dumps(result, indent=2))
     return 0

@@ -10,6 +10,11 @@ Two phases on one local Ray instance with the same worker shells and resources:
 
 ``pipeline_efficiency = training env-steps/s / sampling-only env-steps/s``: 1.0 means learning
 costs the samplers nothing (fully overlapped), 0.5 that half their time is lost to waiting.
+With ``repeats > 1`` the two phases alternate that many times and the medians are reported
+(on a small shared machine other processes' load drifts; alternating keeps both phases exposed
+to the same drift). ``worker_busy_frac`` (share of training wall time the workers spent inside
+``sample``) separates the pipeline's own waiting from CPU contention: a busy fraction near 1
+with an efficiency below it means the samplers were slowed by sharing cores, not kept idle.
 """
 
 from __future__ import annotations
@@ -97,18 +102,27 @@ def run_benchmark(
     warmup: int = 3,
     sample_seconds: float = 15.0,
     num_cpus: Optional[int] = None,
+    repeats: int = 1,
 ) -> dict:
-    """Both phases on a fresh local Ray instance; returns the JSON-ready result."""
+    """Both phases (``repeats`` times, alternating) on a fresh local Ray; JSON-ready result."""
     extra = [f"ray.num_workers={workers}", "metrics.wandb_mode=disabled", "metrics.console=false"]
     if envs_per_worker is not None:
         extra.append(f"rollout.num_envs={envs_per_worker}")
     cfg = load_config(config, [*overrides, *extra, f"learner.total_env_steps={10**12}"])
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
+    rounds = []
     try:
-        train = _training(cfg, updates, warmup)
-        sample = _sampling_only(cfg, workers, warmup, sample_seconds)
+        for _ in range(repeats):
+            train = _training(cfg, updates, warmup)
+            sample = _sampling_only(cfg, workers, warmup, sample_seconds)
+            rounds.append((train, sample))
     finally:
         ray.shutdown()
+
+    def med(phase: int, key: str) -> float:
+        return statistics.median(r[phase][key] for r in rounds)
+
+    effs = [t["env_steps_per_s"] / s["env_steps_per_s"] for t, s in rounds]
     return {
         "config": config,
         "overrides": list(overrides),
@@ -118,16 +132,18 @@ def run_benchmark(
         "fragment_len": cfg.rollout.fragment_len,
         "cpus": num_cpus or os.cpu_count(),
         "machine": platform.machine(),
-        "training_env_steps_per_s": round(train["env_steps_per_s"], 1),
-        "training_agent_steps_per_s": round(train["agent_steps_per_s"], 1),
-        "sampling_env_steps_per_s": round(sample["env_steps_per_s"], 1),
-        "sampling_agent_steps_per_s": round(sample["agent_steps_per_s"], 1),
-        "learner_samples_per_s": round(train["learner_samples_per_s"], 1),
-        "pipeline_efficiency": round(train["env_steps_per_s"] / sample["env_steps_per_s"], 3),
+        "repeats": repeats,
+        "training_env_steps_per_s": round(med(0, "env_steps_per_s"), 1),
+        "training_agent_steps_per_s": round(med(0, "agent_steps_per_s"), 1),
+        "sampling_env_steps_per_s": round(med(1, "env_steps_per_s"), 1),
+        "sampling_agent_steps_per_s": round(med(1, "agent_steps_per_s"), 1),
+        "learner_samples_per_s": round(med(0, "learner_samples_per_s"), 1),
+        "pipeline_efficiency": round(statistics.median(effs), 3),
+        "pipeline_efficiency_rounds": [round(e, 3) for e in effs],
+        "worker_busy_frac": round(med(0, "worker_busy_frac"), 3),
         "timed_updates": updates,
-        "dropped_fragments": train["dropped_fragments"],
-        "lag_max": train["lag_max"],
-        "worker_busy_frac": round(train["worker_busy_frac"], 3),
-        "training_seconds": round(train["seconds"], 1),
-        "sampling_seconds": round(sample["seconds"], 1),
+        "dropped_fragments": sum(t["dropped_fragments"] for t, _ in rounds),
+        "lag_max": max(t["lag_max"] for t, _ in rounds),
+        "training_seconds": round(sum(t["seconds"] for t, _ in rounds), 1),
+        "sampling_seconds": round(sum(s["seconds"] for _, s in rounds), 1),
     }

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from echelon.checkpoint import CheckpointError, find_latest_checkpoint
-from echelon.config import ConfigError, TrainConfig, config_from_dict, config_to_dict, load_config
+from echelon.config import ConfigError, TrainConfig, config_from_dict, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:

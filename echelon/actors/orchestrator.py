@@ -31,6 +31,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -46,7 +47,6 @@ from echelon.actors.metrics_actor import MetricsActor
 from echelon.actors.rollout_worker import RolloutWorker
 from echelon.checkpoint import (
     capture_rng_state,
-    find_latest_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
@@ -190,6 +190,17 @@ def target_updates(cfg: TrainConfig, fragments_per_update: int) -> int:
     return math.ceil(cfg.learner.total_env_steps / steps_per_update(cfg, fragments_per_update))
 
 
+def env_spaces(cfg: TrainConfig) -> tuple[Any, Any]:
+    """``(single_observation_space, single_action_space)`` of one row of ``cfg.rollout.env``."""
+    from echelon.env.adapters import make_vector_env
+
+    env = make_vector_env(cfg, 1, cfg.seed)
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
+
+
 def git_sha() -> Optional[str]:
     """The source tree's commit (for the meta record), None outside a git checkout."""
     try:
@@ -329,7 +340,9 @@ class Orchestrator:
         for i in range(self.num_workers):
             handle = worker_cls.options(**opts).remote(cfg, i, self.counters.update, self.metrics_name)
             self.workers.append(_Worker(handle))
-        obs_space, action_space = self._wait_for(self.workers[0].handle.spaces.remote(), "rollout worker 0")
+        # Spaces from a one-copy env built here, so the learner starts alongside the workers
+        # instead of after the first of them.
+        obs_space, action_space = env_spaces(cfg)
 
         res = learner_resources(cfg, resources.get("GPU", 0.0))
         self.learner = ray.remote(LearnerActor).options(max_restarts=0, **res).remote(cfg, obs_space, action_space)
@@ -788,6 +801,6 @@ class Orchestrator:
 
 
 def _in_main_thread() -> bool:
-    import threading
-
+    # signal.signal only works there; a driver run from a thread (a notebook, a test) keeps
+    # the default handlers.
     return threading.current_thread() is threading.main_thread()

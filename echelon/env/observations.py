@@ -4,6 +4,11 @@
 distances, line of sight, ECM/ECCM sensor quality, visibility, sorted contact slots) and
 writes ``sim.obs [E, M, FLAT_OBS_DIM]`` float32. Scales are fixed metre/second constants
 (``POS_SCALE`` etc.), never the map size. Dead agents observe zeros.
+
+Bounded by construction: offsets (contacts, squad, zone) and velocities are vectors whose
+direction is kept and whose length ``L`` reads as ``tanh(L / scale)`` (near-linear, ``L / scale``,
+at combat ranges; never above 1 on any map size); fractions of a cap (heat) are clipped at
+``HEAT_CLIP``. Every value lies in ``[-1.5, 1.5]``.
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ VEL_SCALE = 10.0  # m/s
 ZONE_R_SCALE = 10.0  # m
 PANEL_SPACING = 2.0  # m between panel samples
 PANEL_H_SCALE = 5.0  # m of column height that reads as fully blocked
+HEAT_CLIP = 1.5  # heat / heat cap is clipped here (above 1 the mech is shut down)
 
 _u = (np.arange(PANEL_GRID) - (PANEL_GRID - 1) / 2.0) * PANEL_SPACING
 _PU, _PV = (a.ravel().astype(np.float32) for a in np.meshgrid(_u, _u, indexing="ij"))  # ego-frame offsets [G*G]
+
+
+def _squash2(x: np.ndarray, y: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vector (x, y) with its length L replaced by tanh(L / scale): returns (x', y', tanh(L / scale))."""
+    n = np.sqrt(x * x + y * y)
+    t = np.tanh(n / np.float32(scale))
+    f = t / np.maximum(n, np.float32(1e-6))
+    return x * f, y * f, t
 
 
 def _los(sim, ev: np.ndarray) -> np.ndarray:
@@ -157,24 +171,26 @@ def observe(sim, envs: np.ndarray | None = None) -> None:
     ry = g(y) - y[..., None]
     rz = g(zz) - zz[..., None]
     dd = np.sqrt(rx * rx + ry * ry + rz * rz)
-    rvx = g(vel[..., 0]) - vel[..., 0, None]
-    rvy = g(vel[..., 1]) - vel[..., 1, None]
+    rvx = g(vel[..., 0]).astype(np.float32) - vel[..., 0, None].astype(np.float32)
+    rvy = g(vel[..., 1]).astype(np.float32) - vel[..., 1, None].astype(np.float32)
     cc, ss = c[..., None], s[..., None]
     f = filled.astype(np.float32)
     cont[..., CI["valid"]] = f
     cont[..., CI["hostile"]] = sim.enemy[np.arange(M)[:, None], oc] * f
-    cont[..., CI["rel_x"]] = (rx * cc + ry * ss) / POS_SCALE * f
-    cont[..., CI["rel_y"]] = (-rx * ss + ry * cc) / POS_SCALE * f
-    cont[..., CI["rel_z"]] = rz / Z_SCALE * f
-    cont[..., CI["dist"]] = dd / POS_SCALE * f
-    cont[..., CI["rel_vx"]] = (rvx * cc + rvy * ss) / VEL_SCALE * f
-    cont[..., CI["rel_vy"]] = (-rvx * ss + rvy * cc) / VEL_SCALE * f
-    cont[..., CI["closing"]] = -(rx * rvx + ry * rvy) / np.maximum(dd, 1e-6) / VEL_SCALE * f
+    ex, ey, _ = _squash2(rx * cc + ry * ss, -rx * ss + ry * cc, POS_SCALE)
+    cont[..., CI["rel_x"]] = ex * f
+    cont[..., CI["rel_y"]] = ey * f
+    cont[..., CI["rel_z"]] = np.tanh(rz / np.float32(Z_SCALE)) * f
+    cont[..., CI["dist"]] = np.tanh(dd / np.float32(POS_SCALE)) * f
+    vx, vy, _ = _squash2(rvx * cc + rvy * ss, -rvx * ss + rvy * cc, VEL_SCALE)
+    cont[..., CI["rel_vx"]] = vx * f
+    cont[..., CI["rel_vy"]] = vy * f
+    cont[..., CI["closing"]] = np.tanh(-(rx * rvx + ry * rvy) / np.maximum(dd, 1e-6) / np.float32(VEL_SCALE)) * f
     ccls = sim.cls[oc]
     for k, name in enumerate(("cls_scout", "cls_light", "cls_medium", "cls_heavy")):
         cont[..., CI[name]] = (ccls == k) * f
     cont[..., CI["hp"]] = g(hp_frac) * f
-    cont[..., CI["heat"]] = np.minimum(g(heat_frac), 2.0) * f
+    cont[..., CI["heat"]] = np.minimum(g(heat_frac), HEAT_CLIP) * f
     cont[..., CI["stability"]] = g(stab_frac) * f
     cont[..., CI["fallen"]] = g(fallen) * f
     cont[..., CI["legged"]] = g(legged) * f
@@ -192,10 +208,11 @@ def observe(sim, envs: np.ndarray | None = None) -> None:
     sry = pos[:, mid, 1] - pos[:, :, None, 1]
     sq[..., QI["alive"]] = ma
     sq[..., QI["hp"]] = hp_frac[:, mid] * ma
-    sq[..., QI["heat"]] = np.minimum(heat_frac[:, mid], 2.0) * ma
-    sq[..., QI["rel_x"]] = (srx * cc + sry * ss) / POS_SCALE * ma
-    sq[..., QI["rel_y"]] = (-srx * ss + sry * cc) / POS_SCALE * ma
-    sq[..., QI["dist"]] = np.hypot(srx, sry) / POS_SCALE * ma
+    sq[..., QI["heat"]] = np.minimum(heat_frac[:, mid], HEAT_CLIP) * ma
+    qx, qy, qd = _squash2(srx * cc + sry * ss, -srx * ss + sry * cc, POS_SCALE)
+    sq[..., QI["rel_x"]] = qx * ma
+    sq[..., QI["rel_y"]] = qy * ma
+    sq[..., QI["dist"]] = qd * ma
     sq[..., QI["comm_0"]:QI["comm_0"] + sim.comm.shape[2]] = sim.comm[sel][:, mid] * ma[..., None]
     out[..., BLOCK_SLICES["squad_mask"]] = ma
 
@@ -204,7 +221,7 @@ def observe(sim, envs: np.ndarray | None = None) -> None:
     eg[..., GI["alive"]] = 1.0
     eg[..., GI["hp"]] = hp_frac
     eg[..., GI["leg_hp"]] = sim.leg_hp[sel] / sim.max_leg
-    eg[..., GI["heat"]] = np.minimum(heat_frac, 2.0)
+    eg[..., GI["heat"]] = np.minimum(heat_frac, HEAT_CLIP)
     eg[..., GI["stability"]] = stab_frac
     eg[..., GI["fallen"]] = sim.fallen_t[sel] / S.KNOCKDOWN_S
     eg[..., GI["legged"]] = legged
@@ -215,9 +232,10 @@ def observe(sim, envs: np.ndarray | None = None) -> None:
     cd = sim.cd[sel]
     for k, slot in enumerate(S.SLOT_NAMES):
         eg[..., GI[f"cd_{slot}"]] = cd[..., k] / wcd[:, k]
-    eg[..., GI["vel_fwd"]] = (vel[..., 0] * c + vel[..., 1] * s) / VEL_SCALE
-    eg[..., GI["vel_strafe"]] = (-vel[..., 0] * s + vel[..., 1] * c) / VEL_SCALE
-    eg[..., GI["vel_z"]] = vel[..., 2] / S.JUMP_SPEED
+    vx0 = vel[..., 0].astype(np.float32)
+    vy0 = vel[..., 1].astype(np.float32)
+    eg[..., GI["vel_fwd"]], eg[..., GI["vel_strafe"]], _ = _squash2(vx0 * c + vy0 * s, -vx0 * s + vy0 * c, VEL_SCALE)
+    eg[..., GI["vel_z"]] = np.tanh(vel[..., 2] / VEL_SCALE)
     eg[..., GI["sensor_quality"]] = q
     eg[..., GI["jam"]] = jam
     eg[..., GI["suppressed"]] = sim.suppress_t[sel] / S.W_SUPPRESS[S.AUTOCANNON]
@@ -233,9 +251,8 @@ def observe(sim, envs: np.ndarray | None = None) -> None:
     zy = zc[:, None, 1] - pos[..., 1]
     zd = np.hypot(zx, zy)
     zr = sim.zone_radius[sel][:, None]
-    eg[..., GI["zone_x"]] = (zx * c + zy * s) / POS_SCALE
-    eg[..., GI["zone_y"]] = (-zx * s + zy * c) / POS_SCALE
-    eg[..., GI["zone_dist"]] = zd / POS_SCALE
+    eg[..., GI["zone_x"]], eg[..., GI["zone_y"]], eg[..., GI["zone_dist"]] = _squash2(
+        (zx * c + zy * s).astype(np.float32), (-zx * s + zy * c).astype(np.float32), POS_SCALE)
     eg[..., GI["zone_radius"]] = zr / ZONE_R_SCALE
     eg[..., GI["in_zone"]] = zd <= zr
     sc = sim.score[sel] / sim.win_score

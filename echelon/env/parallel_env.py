@@ -49,7 +49,9 @@ class EchelonParallelEnv(ParallelEnv):
         self.cfg = cfg or EnvConfig()
         self.render_mode = render_mode
         self.render_scale = int(render_scale)
-        self.vec = EchelonVecEnv(self.cfg, num_envs=1)
+        # keep_final_state: the vec env resets an ended match inside ``step``; its last state is
+        # kept so that ``render`` after the last step draws the match exactly as it ended.
+        self.vec = EchelonVecEnv(self.cfg, num_envs=1, keep_final_state=True)
         sim = self.vec.sim
         T = self.cfg.mechs_per_team
         self._mech = self.vec.controlled  # [A] mech index of each agent (= vec env row)
@@ -67,9 +69,6 @@ class EchelonParallelEnv(ParallelEnv):
         self._act = {k: np.zeros((A, *ACTION_SPECS[k][0]), np.float64) for k in ACTION_KEYS}
         self._seed_rng = np.random.default_rng()
         self._ended = True
-        # Render snapshot of the state before the last step: the vec env resets a finished match
-        # inside ``step``, so the last frame of a match is drawn from this (positions 1 step old).
-        self._snap: dict[str, np.ndarray] = {}
 
     def observation_space(self, agent: str) -> gym.spaces.Box:
         """``Box(-inf, inf, (FLAT_OBS_DIM,), float32)``, the same object for every call."""
@@ -94,7 +93,6 @@ class EchelonParallelEnv(ParallelEnv):
         obs = self.vec.reset(seed=match_seed)
         self.agents = list(self.possible_agents)
         self._ended = False
-        self._snap = {}
         return {a: obs[self._row[a]].copy() for a in self.agents}, {a: {} for a in self.agents}
 
     def _gather(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -116,18 +114,6 @@ class EchelonParallelEnv(ParallelEnv):
                 self._act[key][r] = np.asarray(act[key], dtype=np.float64)
         return self._act
 
-    def _snapshot(self) -> None:
-        sim = self.vec.sim
-        for name, arr in (
-            ("pos", sim.pos[0]), ("yaw", sim.yaw[0]), ("alive", sim.alive[0]), ("material", sim.material[0]),
-            ("height", sim.height[0]), ("zone_center", sim.zone_center[0]), ("zone_radius", sim.zone_radius[:1]),
-            ("smoke_pos", sim.smoke_pos[0]), ("smoke_on", sim.smoke_on[0]),
-        ):
-            if name in self._snap:
-                np.copyto(self._snap[name], arr)
-            else:
-                self._snap[name] = arr.copy()
-
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Step the match once.
 
@@ -143,7 +129,6 @@ class EchelonParallelEnv(ParallelEnv):
         if self._ended:
             return {}, {}, {}, {}, {}
         batch = self._gather(actions)
-        self._snapshot()
         obs, rew, term, trunc, info = self.vec.step(batch)
         episodes = info["episodes"]
         ended = bool(episodes)
@@ -170,21 +155,18 @@ class EchelonParallelEnv(ParallelEnv):
     def render(self) -> Optional[np.ndarray]:
         """Top-down ``[size_y * render_scale, size_x * render_scale, 3]`` uint8 frame of the match.
 
-        After the match's last step the frame shows the positions before that step with the
-        mechs killed in it drawn dead (the vec env has already reset the match slot).
+        After the match's last step the frame shows the match exactly as it ended (the state the
+        vec env kept before resetting the slot).
         """
         if self.render_mode is None:
             return None
         sim = self.vec.sim
         events = self.vec.last_events
-        if self._ended and self._snap:
-            s = self._snap
-            alive = s["alive"].copy()
-            kills = events[events["kind"] == EV["kill"]]
-            alive[kills["target"][kills["target"] >= 0]] = False
-            pos, yaw, material, height = s["pos"], s["yaw"], s["material"], s["height"]
-            zone_center, zone_radius = s["zone_center"], float(s["zone_radius"][0])
-            smoke_pos, smoke_on = s["smoke_pos"], s["smoke_on"]
+        final = self.vec.final_state.get(0) if self._ended else None
+        if final is not None:
+            pos, yaw, alive, material, height = final["pos"], final["yaw"], final["alive"], final["material"], final["height"]
+            zone_center, zone_radius = final["zone_center"], final["zone_radius"]
+            smoke_pos, smoke_on = final["smoke_pos"], final["smoke_on"]
         else:
             pos, yaw, alive, material, height = sim.pos[0], sim.yaw[0], sim.alive[0], sim.material[0], sim.height[0]
             zone_center, zone_radius = sim.zone_center[0], float(sim.zone_radius[0])

@@ -82,8 +82,9 @@ TEAM_STATS = (
 MATCH_STATS = ("contested_ticks", "first_zone_entry_step")
 STAT_NAMES = tuple(f"{n}_{t}" for n in TEAM_STATS for t in ("blue", "red")) + MATCH_STATS
 ST = {n: i for i, n in enumerate(STAT_NAMES)}
-# Per-agent stat columns in sim.agent_stats [E, M, len(AGENT_STATS)].
-AGENT_STATS = ("damage_dealt", "damage_taken", "kills", "assists", "reward")
+# Per-agent stat columns in sim.agent_stats [E, M, len(AGENT_STATS)]: damage_taken counts every
+# source (enemies, friendly splash, lava); enemy_damage_taken only hits by the other team.
+AGENT_STATS = ("damage_dealt", "damage_taken", "kills", "assists", "reward", "enemy_damage_taken")
 AS = {n: i for i, n in enumerate(AGENT_STATS)}
 HEATMAP_BINS = 16  # damage heat map bins per axis, over the map normalised to [0, 1)
 
@@ -443,7 +444,6 @@ class EchelonSim:
         time = self.tick * dt  # [E] seconds since match start
         self._move(can_act)
         self._geometry()
-        self._dmg_pair[...] = 0.0
         self._hits = []
         self._projectiles()
         self._fire(can_act & ~self.vent, time)
@@ -489,10 +489,11 @@ class EchelonSim:
             pe, pi, pj = pe[both], pi[both], pj[both]
             gap = self._dxy[pe, pi, pj]
             push = 0.5 * (self._rsum[pi, pj] - gap) / np.maximum(gap, 1e-6)
-            px = nx.copy()
-            py = ny.copy()
-            np.add.at(px, (pe, pi), -push * self._dx[pe, pi, pj])
-            np.add.at(py, (pe, pi), -push * self._dy[pe, pi, pj])
+            # Sum the pushes per mech with bincount (much cheaper than np.add.at).
+            flat = pe * self.M + pi
+            n = E * self.M
+            px = nx - np.bincount(flat, push * self._dx[pe, pi, pj], n).reshape(E, self.M)
+            py = ny - np.bincount(flat, push * self._dy[pe, pi, pj], n).reshape(E, self.M)
             px = _clamp(px, r, self.X - r)
             py = _clamp(py, r, self.Y - r)
             ok = np.take(self.solid_h, self._cells(px, py, eidx)) <= z + S.STEP_HEIGHT
@@ -537,9 +538,11 @@ class EchelonSim:
             self._d = self._dxy
         self._c, self._s = np.cos(self.yaw), np.sin(self.yaw)
 
-    def _cos_to(self, e: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """Cosine between the heading of mech (e, m) and the direction to every mech: [K, M]."""
-        return (self._dx[e, m] * self._c[e, m][:, None] + self._dy[e, m] * self._s[e, m][:, None]) / np.maximum(self._dxy[e, m], 1e-6)
+    def _cos_to_all(self) -> np.ndarray:
+        """Cosine between the heading of mech (e, i) and the direction to mech j: [E, i, j] float64.
+
+        Computed for the whole batch: cheaper than gathering dx, dy, dxy rows per firing slot."""
+        return (self._dx * self._c[..., None] + self._dy * self._s[..., None]) / np.maximum(self._dxy, 1e-6)
 
     # ------------------------------------------------------------------ weapons
     def _fire(self, fire_ok: np.ndarray, time: np.ndarray) -> None:
@@ -555,7 +558,7 @@ class EchelonSim:
         d = self._d[fe, fm]  # [K, M]
         enemy_alive = self.enemy[fm] & self.alive[fe]
         V = (enemy_alive & self.los[fe, fm] & (d <= S.W_RANGE[fw][:, None])
-             & (self._cos_to(fe, fm) >= S.W_COS_ARC[fw][:, None]))
+             & (self._cos_to_all()[fe, fm] >= S.W_COS_ARC[fw][:, None]))
         smoke = fw == S.SMOKE
         if smoke.any():
             V[smoke] = enemy_alive[smoke] & (d[smoke] <= S.W_RANGE[S.SMOKE])
@@ -785,6 +788,7 @@ class EchelonSim:
             credit = dmg * self.enemy[s, t]
             np.add.at(self.agent_stats, (e, s, AS["damage_dealt"]), credit)
             np.add.at(self.agent_stats, (e, t, AS["damage_taken"]), dmg)
+            np.add.at(self.agent_stats, (e, t, AS["enemy_damage_taken"]), credit)
             np.add.at(self.reward_parts, (e, s, RP["damage"]), self.cfg.rewards.damage * credit)
             self._team_stat("damage", e, self.team[s], credit)
             bx = np.minimum((tp[:, 0] * (HEATMAP_BINS / self.X)).astype(np.int64), HEATMAP_BINS - 1)
@@ -812,6 +816,9 @@ class EchelonSim:
         dying = self.alive & (self.hp <= 0)
         if dying.any():
             self._deaths(dying, time)
+        if hits:
+            # Clear only the (match, shooter, target) cells this substep wrote (kill credit reads them).
+            self._dmg_pair[e, s, t] = 0.0
 
     def _deaths(self, dying: np.ndarray, time: np.ndarray) -> None:
         w = self.cfg.rewards
@@ -977,7 +984,8 @@ class EchelonSim:
         st["first_zone_entry_step"] = int(st["first_zone_entry_step"])
         ag = self.agent_stats[e]
         for team, sfx in ((0, "blue"), (1, "red")):
-            taken = ag[self.team != team, AS["damage_taken"]]
+            # Damage this team dealt, per enemy mech (lava and friendly splash excluded).
+            taken = ag[self.team != team, AS["enemy_damage_taken"]]
             tot = float(taken.sum())
             st[f"focus_fire_concentration_{sfx}"] = float(taken.max() / tot) if tot > 0 else 0.0
         hp = self.hp[e] * self.alive[e]

@@ -7,13 +7,20 @@ Heuristic teams are driven inside the env and never appear as rows.
 
 Per step: ``obs [R, D]`` float32, ``reward [R]`` float32, ``terminated``/``truncated [R]``
 bool, and ``info`` with ``final_obs [R, D]``, ``valid [R]`` (the agent was alive when it acted:
-its death step is valid and terminated, later steps invalid until the match resets),
+its death step is valid and terminated, later steps invalid until the match resets; their
+``reward`` is 0 except on the match's last step, which carries the team outcome ±outcome, as
+ENV_SPEC's outcome rule pays every agent "alive or dead"; it never reaches the loss because
+the row is invalid),
 ``episode_start [R]`` (returned obs row starts a match), ``alive [R]``,
-``reward_components`` ({part: [R] float32}, including the outcome paid to dead agents at the
-end, whose ``reward`` row stays 0), ``events`` (this step's structured event array, also
+``reward_components`` ({part: [R] float32}), ``events`` (this step's structured event array, also
 ``last_events``) and ``episodes`` (one dict per match that ended: ``return`` = mean over the
 match's controlled agents of their episode reward totals, outcome included; ``length``;
 ``outcome`` as in :meth:`EchelonSim.outcome`). Returned arrays are reused buffers.
+
+With ``keep_final_state=True`` (the PettingZoo face sets it, for rendering) ``final_state`` maps
+each match that ended in the last step to copies of its state just before the auto-reset:
+``pos [M, 3]``, ``yaw [M]``, ``hp [M]``, ``alive [M]``, ``material``/``height [X, Y]``,
+``zone_center [2]``, ``zone_radius`` (float), ``smoke_pos [S, 2]``, ``smoke_on [S]``.
 """
 
 from __future__ import annotations
@@ -28,15 +35,16 @@ from echelon.env.actions import ACTION_SPECS, build_action_space, sanitize
 from echelon.env.heuristic import HeuristicController
 from echelon.env.observations import observe
 from echelon.env.obs_layout import FLAT_OBS_DIM
-from echelon.env.sim import REWARD_PARTS, RP, ST, EchelonSim
+from echelon.env.sim import AS, REWARD_PARTS, RP, ST, EchelonSim
 
 
 class EchelonVecEnv:
     """``num_envs`` Echelon matches stepped together; see the module docstring for the rows."""
 
-    def __init__(self, cfg: EnvConfig | None = None, num_envs: int = 1, match_ids=None):
+    def __init__(self, cfg: EnvConfig | None = None, num_envs: int = 1, match_ids=None, keep_final_state: bool = False):
         """``match_ids [num_envs]`` (default ``0 .. num_envs-1``): slot i is seeded from
-        ``(seed, match_ids[i])``, so a slot reproduces match ``match_ids[i]`` of a bigger batch."""
+        ``(seed, match_ids[i])``, so a slot reproduces match ``match_ids[i]`` of a bigger batch.
+        ``keep_final_state``: fill ``final_state`` for matches that end (see the module docstring)."""
         self.cfg = cfg = cfg or EnvConfig()
         self.match_ids = list(range(num_envs)) if match_ids is None else [int(i) for i in match_ids]
         if len(self.match_ids) != num_envs:
@@ -66,6 +74,8 @@ class EchelonVecEnv:
             for k, (shape, kind, _, _) in ACTION_SPECS.items()
         }
         self.last_events = sim.events[:0]
+        self.keep_final_state = bool(keep_final_state)
+        self.final_state: dict[int, dict] = {}
         self._seeded = False
 
     # rows <-> [E, M] helpers
@@ -83,6 +93,7 @@ class EchelonVecEnv:
         sim.reset_envs(allenv)
         observe(sim)
         self._start[...] = True
+        self.final_state = {}
         self._seeded = True
         return self._rows(sim.obs, self._obs)
 
@@ -115,7 +126,8 @@ class EchelonVecEnv:
         done = sim.env_done[:, None]
         trunc = sim.env_truncated[:, None]
         self._valid[...] = alive_before.reshape(-1)
-        self._reward[...] = (sim.reward[:, C] * alive_before).reshape(-1)
+        # sim.reward already zeroes every part but the outcome for mechs dead before this step.
+        self._rows(sim.reward, self._reward)
         self._term[...] = (sim.died[:, C] | (done & ~trunc & alive)).reshape(-1)
         self._trunc[...] = (trunc & alive).reshape(-1)
         self._alive[...] = alive.reshape(-1)
@@ -127,12 +139,14 @@ class EchelonVecEnv:
         n_ev = sim.num_events
         self.last_events = sim.events[:n_ev].copy() if n_ev else sim.events[:0]
         ended = np.nonzero(sim.env_done)[0]
+        if self.keep_final_state:
+            self.final_state = {e: self._state_of(e) for e in ended.tolist()}
         if len(ended):
             rows_end = (ended[:, None] * A + np.arange(A)[None]).reshape(-1)
             self._final_obs[rows_end] = obs[rows_end]
             for e in ended.tolist():
                 out = sim.outcome(e)
-                ret = sim.agent_stats[e, C if A else slice(None), 4].mean()
+                ret = sim.agent_stats[e, C if A else slice(None), AS["reward"]].mean()
                 episodes.append({"return": float(ret), "length": int(sim.step_count[e]), "outcome": out, "env": e})
             self.heuristic.reseed_envs(ended)
             sim.reset_envs(ended)
@@ -150,6 +164,16 @@ class EchelonVecEnv:
             "episodes": episodes,
         }
         return self._obs, self._reward, self._term, self._trunc, info
+
+    def _state_of(self, e: int) -> dict:
+        """Copies of match ``e``'s drawable state (see ``final_state`` in the module docstring)."""
+        sim = self.sim
+        return {
+            "pos": sim.pos[e].copy(), "yaw": sim.yaw[e].copy(), "hp": sim.hp[e].copy(), "alive": sim.alive[e].copy(),
+            "material": sim.material[e].copy(), "height": sim.height[e].copy(),
+            "zone_center": sim.zone_center[e].copy(), "zone_radius": float(sim.zone_radius[e]),
+            "smoke_pos": sim.smoke_pos[e].copy(), "smoke_on": sim.smoke_on[e].copy(),
+        }
 
     def close(self) -> None:
         """Nothing to release (pure NumPy)."""

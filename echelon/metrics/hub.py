@@ -8,7 +8,6 @@ per line, flushed after every record, appended to across resumes. Keys are the c
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from pathlib import Path
@@ -141,6 +140,3 @@ class MetricsHub:
                 return sink.location()
         return None
 
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

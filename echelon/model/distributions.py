@@ -84,7 +84,11 @@ class Categorical:
         self.logits = logits.float() - torch.logsumexp(logits.float(), dim=-1, keepdim=True)
 
     def sample(self) -> torch.Tensor:
-        return torch.distributions.Categorical(logits=self.logits).sample()
+        # torch.multinomial on the normalised probabilities, as torch.distributions.Categorical
+        # does, without building that object (argument validation on every acting step).
+        n = self.logits.shape[-1]
+        flat = torch.multinomial(self.logits.exp().reshape(-1, n), 1)
+        return flat.reshape(self.logits.shape[:-1])
 
     def mode(self) -> torch.Tensor:
         return self.logits.argmax(-1)

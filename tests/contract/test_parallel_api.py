@@ -168,3 +168,29 @@ def test_render_frame_has_both_teams():
     # The last frame of an ended match still shows it (both teams alive at the time limit).
     last = env.render()
     assert last.shape == frame.shape and _count(last, TEAM_RGB[0]) > 0 and _count(last, TEAM_RGB[1]) > 0
+
+
+def test_final_frame_draws_the_ended_match_exactly():
+    # A 1 s match (4 steps) and a 2 s twin (same seed, so the same map and spawns) driven by the
+    # same actions: after 4 steps the twin's live state is the ended match's true last state.
+    def make(seconds):
+        env = _env(seconds=seconds, red="policy")
+        env.reset(seed=9)
+        return env
+
+    env, twin = make(1.0), make(2.0)
+    for _ in range(4):
+        acts = _zero_actions(env)
+        for a in acts.values():
+            a["move"][:] = (1.0, 0.3, 0.0, 0.5)
+        env.step(acts)
+        twin.step(acts)
+    assert env.agents == [] and twin.agents != []
+    final = env.vec.final_state[0]
+    ts = twin.vec.sim
+    np.testing.assert_array_equal(final["pos"], ts.pos[0])
+    np.testing.assert_array_equal(final["yaw"], ts.yaw[0])
+    np.testing.assert_array_equal(final["alive"], ts.alive[0])
+    # The ended match's slot has already been reset to the next match's spawns.
+    assert not np.array_equal(env.vec.sim.pos[0], ts.pos[0])
+    np.testing.assert_array_equal(env.render(), twin.render())

@@ -5,8 +5,11 @@ resume, corrupt-checkpoint fallback.
 """
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -64,18 +67,53 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     ramp = [r[N.TRAIN_CURRICULUM] for r in ups]
     assert ramp[0] < 0.5 and ramp[-1] == pytest.approx(1.0) and ramp == sorted(ramp)
     assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "done"
-    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000004.pt", "ckpt_00000006.pt", "ckpt_00000008.pt"]
+    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000004.pt", "ckpt_00000008.pt"]
 
 
-def test_stop_then_resume_reaches_the_same_final_update(local_ray, tmp_path):
+def test_sigterm_stops_cleanly_with_a_final_checkpoint(local_ray, tmp_path):
     run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(REPO / "scripts" / "train_distributed.py"), "--config", str(SMOKE),
+           "--run-dir", str(run_dir), "--address", local_ray.address_info["gcs_address"],
+           "--set", "learner.total_env_steps=1000000", "--set", "learner.checkpoint_every=1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            log = run_dir / "train_log.jsonl"
+            if log.exists() and len(updates_of(read_log(run_dir))) >= 2:
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    records = read_log(run_dir)
+    summary = records[-1]
+    assert summary[N.KIND] == N.KIND_SUMMARY and summary["stopped_by"] == "signal"
+    last_update = updates_of(records)[-1][N.TRAIN_UPDATE]
+    assert summary[N.TRAIN_UPDATE] == last_update >= 2
+    # checkpoint_every is far away: the only checkpoint is the final one, at the last update.
+    assert [p.name for p in list_checkpoints(run_dir)] == [f"ckpt_{last_update:08d}.pt"]
+    assert "stopped_by             signal" in out
+
+
+@pytest.fixture(scope="module")
+def resumed_run(local_ray, tmp_path_factory):
+    """A smoke run stopped cleanly after 3 updates, then resumed to the end (8 updates)."""
+    run_dir = tmp_path_factory.mktemp("resumed") / "run"
     cfg = _smoke()
     first = Orchestrator(cfg, run_dir, stop_at_update=3).run()
+    second = Orchestrator(cfg, run_dir, resume_from=find_latest_checkpoint(run_dir)).run()
+    return cfg, run_dir, first, second
+
+
+def test_stop_then_resume_reaches_the_same_final_update(resumed_run):
+    cfg, run_dir, first, second = resumed_run
     assert first.stopped_by == "stop_at_update" and first.counters["update"] == 3
     assert first.checkpoint.endswith("ckpt_00000003.pt")  # the final checkpoint of a clean stop
-
-    second = Orchestrator(cfg, run_dir, resume_from=find_latest_checkpoint(run_dir)).run()
-    assert second.stopped_by == "done" and second.counters["update"] == 8
+    assert second.stopped_by == "done" and second.counters["update"] == 8  # as an uninterrupted run
 
     records = read_log(run_dir)
     kinds = [r[N.KIND] for r in records]
@@ -89,31 +127,32 @@ def test_stop_then_resume_reaches_the_same_final_update(local_ray, tmp_path):
     assert all(b > a for a, b in zip(steps, steps[1:])) and steps[-1] == 1024
     episodes = [r[N.EPISODE_COUNT] for r in ups]
     assert episodes == sorted(episodes)  # the episode counter continues across the resume
+    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000003.pt", "ckpt_00000004.pt", "ckpt_00000008.pt"]
 
 
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous(local_ray, tmp_path):
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(resumed_run, tmp_path):
+    cfg, src, _, _ = resumed_run
     run_dir = tmp_path / "run"
-    cfg = _smoke("learner.total_env_steps=768", "learner.checkpoint_every=2")
-    Orchestrator(cfg, run_dir, stop_at_update=4).run()
-    names = [p.name for p in list_checkpoints(run_dir)]
-    assert names == ["ckpt_00000002.pt", "ckpt_00000004.pt"]
+    shutil.copytree(src, run_dir)
     newest = list_checkpoints(run_dir)[-1]
+    assert newest.name == "ckpt_00000008.pt"
     truncated = newest.read_bytes()[:1000]
     newest.write_bytes(truncated)
 
     with pytest.warns(RuntimeWarning, match="skipping unusable checkpoint"):
         found = find_latest_checkpoint(run_dir)
-    assert found[0].name == "ckpt_00000002.pt"
+    assert found[0].name == "ckpt_00000004.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = Orchestrator(cfg, run_dir, resume_from=found).run()
-    assert result.counters["update"] == 6
-    resume = [r for r in read_log(run_dir) if r[N.KIND] == N.KIND_RESUME][0]
-    assert resume[N.TRAIN_UPDATE] == 2 and resume[N.RESUME_SKIPPED] == [str(newest)]
+    assert result.counters["update"] == 8 and result.counters["env_steps"] == 1024
+    resume = [r for r in read_log(run_dir) if r[N.KIND] == N.KIND_RESUME][-1]
+    assert resume[N.TRAIN_UPDATE] == 4 and resume[N.RESUME_SKIPPED] == [str(newest)]
     # The unusable file is kept byte for byte beside the new checkpoints, never overwritten.
     kept = newest.with_name(newest.name + ".unusable")
     assert kept.read_bytes() == truncated
-    assert [p.name for p in list_checkpoints(run_dir)][-1] == "ckpt_00000006.pt"
+    assert [p.name for p in list_checkpoints(run_dir)][-1] == "ckpt_00000008.pt"
+    assert list_checkpoints(run_dir)[-1].read_bytes() != truncated
 
 
 def test_resume_without_a_usable_checkpoint_fails_clearly(tmp_path):

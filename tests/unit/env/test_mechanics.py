@@ -5,7 +5,7 @@ import pytest
 
 from echelon.env.observations import observe
 from echelon.env.sim import RP, ST
-from helpers import BH, BL, BM1, BM2, BS, RH, RM1, RS, open_sim, place, pull, step
+from helpers import BH, BL, BM1, BM2, BS, RH, RM1, RM2, RS, open_sim, place, pull, step
 
 PRIMARY, VENT, SECONDARY, TERTIARY, SPECIAL = range(5)
 
@@ -255,3 +255,68 @@ def test_missile_blast_destroys_building_columns():
     step(sim, 4)
     assert sim.hp[0, RM1] == pytest.approx(110.0)
     assert sim.material[0, 31, 30] == 0 and sim.height[0, 31, 30] == 0.0 and sim.solid_h[0, 31, 30] == 0.0
+
+
+def test_time_limit_draw_when_score_and_hp_tie():
+    sim = open_sim()
+    sim.step_count[0] = sim.cfg.max_steps - 1
+    sim.score[0] = (2.0, 2.0)
+    step(sim)
+    assert sim.end_reason[0] == 3 and sim.winner[0] == 2
+    assert np.all(sim.reward_parts[0, :, RP["outcome"]] == 0.0)
+
+
+def test_eccm_heat_and_radar_range_scales_with_quality():
+    sim = open_sim(size=100, obs_mode="partial")
+    sim.heat[0, BS] = 20.0
+    sim.act_ewar[0, BS] = 2
+    step(sim)
+    assert sim.heat[0, BS] == pytest.approx(20.0 + (2.0 - 13.0) * 0.25)
+    # Behind a wall (no sight), not hot, not painted: seen only inside radar range 14 m x quality.
+    sim = open_sim(size=100, obs_mode="partial")
+    place(sim, BM1, 20.0, 50.0)
+    place(sim, RM1, 30.0, 50.0, yaw=np.pi)  # 10 m
+    for m in (RH, RM2, RS):
+        place(sim, m, 90.0, 5.0 + 5 * m)
+    sim.height[0, 24:26, 40:60] = 8.0
+    sim.material[0, 24:26, 40:60] = 1
+    sim.terrain_changed(0)
+    observe(sim)
+    assert sim.visible[0, BM1, RM1]  # quality 1: 14 m
+    place(sim, BS, 90.0, 90.0)  # blue scout out of the way
+    place(sim, RS, 20.0, 25.0)  # red ECM scout 25 m from BM1: jam 0.5, quality 0.575, radar 8.05 m
+    sim.ewar[0, RS] = 1
+    observe(sim)
+    assert sim.quality[0, BM1] == pytest.approx(0.575)
+    assert not sim.visible[0, BM1, RM1]
+    place(sim, RM1, 27.5, 50.0, yaw=np.pi)  # 7.5 m
+    observe(sim)
+    assert sim.visible[0, BM1, RM1]
+
+
+def test_partial_sees_hot_mechs_above_eighty_percent_of_cap():
+    sim = open_sim(size=100, obs_mode="partial")
+    place(sim, BM1, 20.0, 50.0)
+    place(sim, RM1, 45.0, 50.0, yaw=np.pi)
+    sim.height[0, 30:32, 30:70] = 8.0
+    sim.material[0, 30:32, 30:70] = 1
+    sim.terrain_changed(0)
+    sim.heat[0, RM1] = 79.0
+    observe(sim)
+    assert not sim.visible[0, BM1, RM1]
+    sim.heat[0, RM1] = 81.0
+    observe(sim)
+    assert sim.visible[0, BM1, RM1]
+
+
+def test_ams_ignores_missiles_aimed_at_the_other_team():
+    n = 20
+    sim = open_sim(num_envs=n)
+    place(sim, BH, 20.0, 30.0)
+    place(sim, RM1, 30.0, 30.0, yaw=np.pi)
+    # The shooter is itself a heavy with AMS, within range of its own missile for the whole
+    # flight's start: AMS engages only missiles aimed at its own team.
+    pull(sim, BH, SECONDARY)
+    step(sim, 5)
+    assert np.all(sim.stats[:, ST["ams_attempts_blue"]] == 0)
+    assert np.all(sim.hp[:, RM1] == pytest.approx(150.0 - 40.0))

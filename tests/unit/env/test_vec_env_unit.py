@@ -80,14 +80,15 @@ def test_dead_agent_rows_and_outcome_reward():
     assert o[0, EGO_IDX["alive"]] == 1.0
     o, r, te, tr, info = env.step(idle(5))
     assert not te[1] and not info["valid"][1] and r[1] == 0.0
-    # End the match by elimination of red: blue wins; dead blue 1 is paid in components only.
+    # End the match by elimination of red: blue wins; dead blue 1 gets the outcome, still invalid.
     sim.hp[0, 5:] = -1.0
     o, r, te, tr, info = env.step(idle(5))
     assert len(info["episodes"]) == 1
     out = info["episodes"][0]["outcome"]
     assert out["reason"] == "elimination" and out["winner"] == "blue"
     assert info["reward_components"]["outcome"].tolist() == [5.0] * 5
-    assert r[1] == 0.0 and r[0] == pytest.approx(info["reward_components"]["outcome"][0] + sum(
+    assert r[1] == 5.0 and not info["valid"][1]
+    assert r[0] == pytest.approx(info["reward_components"]["outcome"][0] + sum(
         info["reward_components"][k][0] for k in ("zone", "approach", "damage", "kill", "assist", "death")))
     assert te[[0, 2, 3, 4]].all() and not te[1] and not tr.any()
     assert info["episode_start"].all()
@@ -104,6 +105,30 @@ def test_dead_agent_rows_and_outcome_reward():
     assert out["stats"]["deaths_red"] == 5 and out["stats"]["deaths_blue"] == 1
 
 
+@pytest.mark.parametrize("loser_team, outcome", [(1, 5.0), (0, -5.0)])
+def test_dead_agent_reward_zero_until_match_end_then_outcome(loser_team, outcome):
+    # Blue 3 dies at step 0, the match goes on for 4 steps, then one team is eliminated.
+    env = EchelonVecEnv(EnvConfig(**SMALL), num_envs=1)
+    env.reset(0)
+    sim = env.sim
+    sim.hp[0, 3] = -1.0
+    o, r, te, tr, info = env.step(idle(5))
+    assert te[3] and info["valid"][3] and r[3] == pytest.approx(-1.0 + info["reward_components"]["approach"][3])
+    total = float(r[3])
+    for _ in range(4):
+        o, r, te, tr, info = env.step(idle(5))
+        assert r[3] == 0.0 and not info["valid"][3] and not te[3] and not tr[3]
+        assert not info["episodes"]
+        total += float(r[3])
+    sim.hp[0, 5 * loser_team:5 * loser_team + 5] = -1.0
+    o, r, te, tr, info = env.step(idle(5))
+    assert info["episodes"][0]["outcome"]["reason"] == "elimination"
+    assert r[3] == outcome and not info["valid"][3] and not te[3] and not tr[3]
+    total += float(r[3])
+    # The row sums to the agent's reward total in the outcome (death step + outcome).
+    assert info["episodes"][0]["outcome"]["agents"][3]["reward"] == pytest.approx(total, abs=1e-5)
+
+
 def test_time_limit_truncation_flags():
     env = EchelonVecEnv(EnvConfig(**SMALL, episode_seconds=1.0), num_envs=2)
     env.reset(3)
@@ -114,20 +139,3 @@ def test_time_limit_truncation_flags():
     assert all(e["length"] == 4 for e in info["episodes"])
     o, r, te, tr, info = env.step(idle(10))
     assert not info["episode_start"].any() and not tr.any()
-
-
-def test_observation_has_no_map_size_units():
-    # The same scene on a bigger map observes the same ego/contacts (only the zone differs).
-    from helpers import open_sim, place
-    from echelon.env.observations import observe
-
-    obs = []
-    for size in (60, 120):
-        sim = open_sim(size=size)
-        for m in range(10):
-            place(sim, m, 10.0 + 3 * m, 10.0 + (m % 3))
-        sim.zone_center[0] = (30.0, 30.0)
-        observe(sim)
-        obs.append(sim.obs.copy())
-    np.testing.assert_array_equal(obs[0], obs[1])
-    assert np.abs(obs[0]).max() <= 3.0

@@ -200,3 +200,27 @@ def test_smoke_blocks_sight_then_expires():
     sim.act_trigger[...] = False
     step(sim, 40)  # 10 s
     assert sim.los[0, BM1, RM1] and sim.smoke_cnt.sum() == 0
+
+
+def test_paint_bonus_and_lock_belong_to_the_painting_pack_only():
+    # Two packs per team: blue pack 0 medium (1) paints red medium (11); blue pack 1 medium (6)
+    # lasers it without the bonus, pack 0's other medium (2) with it.
+    sim = open_sim(packs_per_team=2)
+    for m in range(sim.M):
+        place(sim, m, 2.0 + 2.5 * m, 58.0 if m >= 10 else 2.0)
+    place(sim, 1, 20.0, 30.0)
+    place(sim, 11, 25.0, 30.0, yaw=np.pi)
+    pull(sim, 1, TERTIARY)
+    step(sim)
+    assert sim.paint_t[0, 11, sim.pack[1]] > 0 and sim.paint_t[0, 11, sim.pack[6]] == 0
+    sim.act_trigger[...] = False
+    place(sim, 6, 20.0, 27.0)
+    pull(sim, 6, PRIMARY)
+    step(sim)
+    assert sim.hp[0, 11] == pytest.approx(150.0 - 14.0)
+    sim.act_trigger[...] = False
+    place(sim, 6, 2.0, 2.0)
+    place(sim, 2, 20.0, 27.0)
+    pull(sim, 2, PRIMARY)
+    step(sim)
+    assert sim.hp[0, 11] == pytest.approx(150.0 - 14.0 - 14.0 * 1.1)

@@ -14,7 +14,13 @@ from echelon.env.obs_layout import (
     flat_obs_to_suite_obs,
     suite_obs_to_flat,
 )
-from echelon.model.actor_critic import ActorCritic, build_policy, masked_pool, use_set_encoder
+from echelon.model.actor_critic import (
+    ActorCritic,
+    build_policy,
+    masked_pool,
+    masked_pool_reference,
+    use_set_encoder,
+)
 
 BOX = spaces.Box(-1, 1, (2,), np.float32)
 
@@ -100,6 +106,35 @@ def test_masked_pool_values():
     m = torch.tensor([[1.0, 1.0, 0.0]])
     torch.testing.assert_close(masked_pool(x, m), torch.tensor([[2.0, -1.0, 3.0, 2.0]]))
     torch.testing.assert_close(masked_pool(x, torch.zeros(1, 3)), torch.zeros(1, 4))
+
+
+def test_masked_pool_matches_reference_values_and_gradients():
+    # Fast pool vs its where-based twin on random slots with random masks, including rows with
+    # no filled slot and negative features: same outputs and same input gradients.
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 6, 10, 8, generator=g)
+    m = (torch.rand(4, 6, 10, generator=g) < 0.5).float()
+    m[0, 0] = 0.0
+    m[1, 2] = 1.0
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    fast, ref = masked_pool(xa, m), masked_pool_reference(xb, m)
+    torch.testing.assert_close(fast, ref)
+    assert torch.all(fast[0, 0] == 0.0)
+    w = torch.randn(fast.shape, generator=g)
+    (fast * w).sum().backward()
+    (ref * w).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+    # Masked slots get no gradient.
+    assert torch.all(xa.grad[m == 0] == 0.0)
+
+
+def test_set_encoder_slot_size_follows_config():
+    cfg = TrainConfig(model=ModelConfig(slot_size=24), rollout=RolloutConfig(env="echelon"))
+    obs = spaces.Box(-np.inf, np.inf, (FLAT_OBS_DIM,), np.float32)
+    policy = build_policy(cfg, obs, spaces.Discrete(3))
+    assert policy.encoder.contact[0].out_features == 24
+    assert policy.encoder.squad[2].out_features == 24
+    assert policy.encoder.join[0].in_features == 4 * 24 + cfg.model.hidden_size
 
 
 def test_flat_obs_round_trip():

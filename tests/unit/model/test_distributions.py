@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from echelon.model.distributions import SQUASH_EPS, ActionHead, SquashedGaussian, to_env_action
+from echelon.model.distributions import SQUASH_EPS, ActionHead, Categorical, SquashedGaussian, to_env_action
 
 
 def _cdf_squashed(a, mean, std):
@@ -94,3 +94,18 @@ def test_box_to_env_action_scales_to_bounds():
     space = spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 10.0], np.float32), dtype=np.float32)
     out = to_env_action(space, torch.tensor([[-1.0, 1.0], [0.0, 0.0]]))
     np.testing.assert_allclose(out, [[-2.0, 10.0], [0.0, 5.0]])
+
+
+def test_categorical_sample_frequencies_and_shapes():
+    # The direct multinomial sampler: batch shape kept (also for an empty batch) and the
+    # empirical frequencies match softmax(logits) (4 sigma of a binomial with n = 20000).
+    torch.manual_seed(0)
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0])
+    d = Categorical(logits.expand(20000, 4))
+    a = d.sample()
+    assert a.shape == (20000,) and a.dtype == torch.int64
+    freq = torch.bincount(a, minlength=4).double() / 20000
+    p = torch.softmax(logits.double(), -1)
+    assert torch.all((freq - p).abs() <= 4 * torch.sqrt(p * (1 - p) / 20000))
+    assert Categorical(torch.zeros(2, 3, 5)).sample().shape == (2, 3)
+    assert Categorical(torch.zeros(0, 5)).sample().shape == (0,)
