@@ -24,10 +24,14 @@ test: $(STAMP)
 train: $(STAMP)
 	$(PY) scripts/train_distributed.py --config ray_configs/local.yaml
 
+# Benchmarks print JSON; record figures in docs/benchmarks.md. OMP_NUM_THREADS=1 keeps the
+# env benchmark on one core.
+bench: export OMP_NUM_THREADS=1
 bench: $(STAMP)
 	$(PY) scripts/bench_env.py --num-envs 64 --packs-per-team 2 --size 100 --steps 200
 	$(PY) scripts/bench_env.py --num-envs 64 --packs-per-team 2 --size 100 --steps 200 --heuristic-both
-	$(PY) scripts/bench_mapgen.py --size 100 --count 200
+	$(PY) scripts/bench_mapgen.py --size 100 --count 1000
+	$(PY) scripts/bench_throughput.py --config ray_configs/smoke.yaml --workers 1 --envs-per-worker 4 --repeats 3
 
 learn: $(STAMP)
 	$(PY) scripts/bench_learning.py

@@ -74,9 +74,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt zip archives
+        # Only the exception type: torch's own text for a failed weights-only load advises
+        # weights_only=False, which is wrong for a damaged file and unsafe for an untrusted one.
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is corrupt or truncated ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); delete it or resume from an older one"
+            f"checkpoint {str(path)!r} is corrupt or truncated ({type(exc).__name__}); "
+            "delete it or resume from an older one"
         ) from exc
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(payload).__name__}, expected a dict")
