@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from echelon.config import load_config
+from echelon.metrics import names as N
 from echelon.ppo.serial import train_serial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +49,9 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     t0 = time.perf_counter()
     summary = train_serial(cfg, run_dir)
     wall = time.perf_counter() - t0
-    records = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()[1:]]
-    returns = [(r["env_steps"], r["episode_return_mean"]) for r in records if r.get("episode_return_mean") is not None]
+    records = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    records = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
+    returns = [(r[N.TRAIN_ENV_STEPS], r[N.EPISODE_RETURN_MEAN]) for r in records if r.get(N.EPISODE_RETURN_MEAN) is not None]
     best = max((ret for _, ret in returns), default=None)
     reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
     out = {
@@ -65,7 +67,11 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
         "final_mean_return": summary["episode_return_mean"],
     }
     if name == "echelon":
-        wins = [(r["env_steps"], r["win_rate"], r["episode_return_mean"]) for r in records if r.get("win_rate") is not None]
+        wins = [
+            (r[N.TRAIN_ENV_STEPS], r[N.EPISODE_WIN_RATE], r.get(N.EPISODE_RETURN_MEAN))
+            for r in records
+            if r.get(N.EPISODE_WIN_RATE) is not None
+        ]
         first, last = (wins[0], wins[-1]) if wins else ((None,) * 3, (None,) * 3)
         gain = last[1] - first[1] if wins else None
         out.update(

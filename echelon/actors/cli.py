@@ -113,8 +113,8 @@ def run_serial(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
         "mode": "serial",
         "log": str(run_dir / "train_log.jsonl"),
         "checkpoints": str(run_dir / "checkpoints"),
-        "wandb": "disabled (serial mode logs to JSONL)",
-        **{k: v for k, v in out.items() if k != "run_dir"},
+        **{k: v for k, v in out.items() if k not in ("run_dir", "wandb")},
+        "wandb": out["wandb"] or "disabled (metrics.wandb_mode=disabled)",
     }
 
 

@@ -8,8 +8,6 @@ sending N copies.
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 import ray
@@ -51,20 +49,9 @@ class LearnerActor:
         ``lag_max`` / ``lag_mean`` measured from the fragments' own version stamps (the
         source of truth for the policy-lag bound), sizes and the update's wall time.
         """
-        version_before = self.learner.version
-        lags = [version_before - int(f.version) for f in fragments]
-        t0 = time.perf_counter()
-        stats = dict(self.learner.update(list(fragments)))
-        seconds = time.perf_counter() - t0
-        agent_steps = sum(int(f.rewards.shape[0] * f.rewards.shape[1]) for f in fragments)
-        stats.update(
-            lag_max=max(lags),
-            lag_mean=sum(lags) / len(lags),
-            update_s=seconds,
-            env_steps=sum(int(f.env_steps) for f in fragments),
-            agent_steps=agent_steps,
-            learner_samples_per_s=agent_steps / seconds if seconds > 0 else math.inf,
-        )
+        from echelon.ppo.learner import measured_update  # already imported by __init__; no cost
+
+        stats = measured_update(self.learner, list(fragments))
         version, ref = self.publish()
         return stats, version, [ref]
 

@@ -8,8 +8,11 @@ Roles (thin Ray shells around plain classes):
 - ``MetricsActor`` (named, pinned to this node) writes ``RUN_DIR/train_log.jsonl``.
 
 Overlap: each worker is re-armed with ``sample`` the moment its fragment arrives, so workers
-keep sampling with version v while the learner trains on earlier fragments. Fragment arrays go
-from worker to learner as ObjectRefs; the driver only reads a small header per fragment.
+keep sampling with version v while the learner trains on earlier fragments. Delivery: the driver
+``ray.wait``s on the fragments themselves, so a fragment counts as arrived once Ray has pulled it
+to the driver's node; the driver then takes ownership of it (``ray.get``, zero-copy, then one
+``ray.put``: a copy of a few MB into this node's object store) and hands the learner that
+driver-owned ref. A delivered fragment therefore no longer depends on the node that sampled it.
 
 Policy lag of a fragment consumed by the update that turns learner version V into V + 1 is
 ``V - fragment.version``. Fragments with lag > ``ray.max_policy_lag`` are dropped (and counted)
@@ -18,7 +21,8 @@ own stamps and that measurement goes into the log (``policy/lag_max``).
 
 Faults: a worker that dies (node lost, OOM) is restarted by Ray (``ray.max_restarts``,
 ``max_task_retries=0``): the driver counts it, re-sends the current weights and re-arms it, so
-only that worker's in-flight fragment is lost. A learner or driver crash is recovered with
+only that worker's in-flight fragment is lost: fragments it delivered live on the driver's node.
+A learner or driver crash is recovered with
 ``--resume RUN_DIR`` from the last atomic checkpoint. SIGINT/SIGTERM finish the update in
 flight, write a final checkpoint and flush the log.
 """
@@ -52,6 +56,7 @@ from echelon.checkpoint import (
 )
 from echelon.config import TrainConfig, config_to_dict
 from echelon.metrics import names as N
+from echelon.metrics.records import LEARNER_KEYS, learner_stats_to_record  # noqa: F401  (re-exported)
 
 CHECKPOINT_FORMAT = "echelon-actor-learner-v1"
 PROBE_BACKOFF_S = 1.0  # between re-sends of weights to a restarting worker
@@ -61,49 +66,6 @@ PROBE_ATTEMPTS = 120  # about two minutes for a worker (and, on a cluster, a new
 def _lost_object(exc: BaseException) -> bool:
     """True when a task failed because an argument object was lost with its node."""
     return isinstance(exc, ObjectLostError) or isinstance(getattr(exc, "cause", None), ObjectLostError)
-
-# Learner stat keys (Learner.update's dict) -> log keys. Keys already carrying a group prefix
-# pass through; any other key lands under train/.
-LEARNER_KEYS = {
-    "loss": N.TRAIN_LOSS,
-    "policy_loss": N.TRAIN_POLICY_LOSS,
-    "value_loss": N.TRAIN_VALUE_LOSS,
-    "entropy_loss": N.TRAIN_ENTROPY_LOSS,
-    "lr": N.TRAIN_LR,
-    "grad_norm": N.TRAIN_GRAD_NORM,
-    "entropy": N.POLICY_ENTROPY,
-    "approx_kl": N.POLICY_APPROX_KL,
-    "clip_frac": N.POLICY_CLIP_FRAC,
-    "clipfrac": N.POLICY_CLIP_FRAC,
-    "explained_variance": N.POLICY_EXPLAINED_VAR,
-    "lag_max": N.POLICY_LAG_MAX,
-    "lag_mean": N.POLICY_LAG_MEAN,
-    "update_s": N.PERF_UPDATE_S,
-    "learner_samples_per_s": N.PERF_LEARNER_SAMPLES_PER_S,
-    "epochs": N.TRAIN_EPOCHS,
-    "minibatch_steps": N.TRAIN_MINIBATCH_STEPS,
-    "kl_early_stop": N.TRAIN_KL_EARLY_STOP,
-    "value_norm_mean": N.TRAIN_VALUE_NORM_MEAN,
-    "value_norm_std": N.TRAIN_VALUE_NORM_STD,
-    "valid_frac": N.TRAIN_VALID_FRAC,
-}
-# Counted by the driver (env_steps, agent_steps), written once (version) or measured by the
-# actor instead (learn_s, the same interval as update_s).
-_COUNTED = ("env_steps", "agent_steps", "version", "learn_s")
-
-
-def learner_stats_to_record(stats: dict[str, Any]) -> dict[str, Any]:
-    """Rename a learner stats dict to log keys (see :data:`LEARNER_KEYS`)."""
-    out: dict[str, Any] = {}
-    for key, value in stats.items():
-        if key in _COUNTED:
-            continue
-        if "/" in key:
-            out[key] = value
-        else:
-            out[LEARNER_KEYS.get(key, "train/" + key)] = value
-    return out
-
 
 # --- pure pieces (tested in-process) --------------------------------------------------------
 
@@ -136,9 +98,13 @@ class FragmentPool:
     dropped: int = 0
     _seq: int = 0
 
+    def fresh(self, version: int, learner_version: int) -> bool:
+        """Whether a fragment of ``version`` is within the lag bound against ``learner_version``."""
+        return learner_version - version <= self.max_lag
+
     def add(self, version: int, payload: Any, learner_version: int) -> bool:
         """Keep the fragment unless already too stale; returns whether it was kept."""
-        if learner_version - version > self.max_lag:
+        if not self.fresh(version, learner_version):
             self.dropped += 1
             return False
         self.items.append((version, self._seq, payload))
@@ -177,7 +143,7 @@ class Counters:
     episodes: int = 0
     dropped_fragments: int = 0
     worker_restarts: int = 0
-    lost_fragments: int = 0  # fragments lost with a node before the learner fetched them
+    lost_fragments: int = 0  # delivered fragments lost before the learner got them (0 by design)
 
 
 def steps_per_update(cfg: TrainConfig, fragments_per_update: int) -> int:
@@ -282,11 +248,12 @@ class Orchestrator:
         self.counters = Counters()
         self.stop_requested: Optional[str] = None
         self.workers: list[_Worker] = []
-        self.inflight: dict[Any, tuple[int, Any]] = {}  # header ref -> (worker index, fragment ref)
+        self.inflight: dict[Any, tuple[int, Any]] = {}  # fragment ref -> (worker index, header ref)
         self.parked: set[int] = set()  # workers waiting for fresher weights (see _arm)
         self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version) after a failure
         self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
         self.pending_update: Any = None
+        self.pending_batch: list[dict] = []  # headers of the fragments the pending update consumes
         self.updates_submitted = 0
         self.learner_version = 0
         self.weights_ref: Any = None
@@ -411,14 +378,20 @@ class Orchestrator:
     def _resume_state(payload: dict) -> tuple[Counters, dict, Optional[dict]]:
         """``(counters, learner-actor state, driver RNG state or None)`` from a checkpoint.
 
-        Serial-mode checkpoints (``{"learner", "config", "update"}``) resume too: their counters
-        come from the learner's own, and the RNGs start fresh.
+        Serial-mode checkpoints (``{"learner", "config", "update", "agent_steps", "episodes"}``)
+        resume too: their counters come from the learner's own and the payload's, and the RNGs
+        start fresh.
         """
         if payload.get("format") == CHECKPOINT_FORMAT:
             return Counters(**payload["counters"]), payload["learner"], payload["driver_rng"]
         if "learner" in payload and "counters" in payload["learner"]:
             lc = payload["learner"]["counters"]
-            counters = Counters(update=int(lc["updates"]), env_steps=int(lc["env_steps"]))
+            counters = Counters(
+                update=int(lc["updates"]),
+                env_steps=int(lc["env_steps"]),
+                agent_steps=int(payload.get("agent_steps", 0)),
+                episodes=int(payload.get("episodes", 0)),
+            )
             return counters, {"learner": payload["learner"], "rng": None}, None
         raise ValueError(
             f"checkpoint keys {sorted(payload)} are neither a distributed ({CHECKPOINT_FORMAT}) nor a "
@@ -572,7 +545,8 @@ class Orchestrator:
             w.handle.set_curriculum.remote(fire_prob)
             w.curriculum = fire_prob
         header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote()
-        self.inflight[header_ref] = (i, frag_ref)
+        # Keyed by the fragment: ray.wait (fetch_local) reports it ready once it is on this node.
+        self.inflight[frag_ref] = (i, header_ref)
 
     def _curriculum_value(self) -> Optional[float]:
         rcfg = self.cfg.ray
@@ -584,17 +558,32 @@ class Orchestrator:
         )
         return self.curriculum
 
-    def _on_fragment(self, header_ref: Any) -> None:
-        i, frag_ref = self.inflight.pop(header_ref)
+    def _on_fragment(self, frag_ref: Any) -> None:
+        """Take a fragment that reached this node: own it, pool it, re-arm its worker.
+
+        ``ray.wait`` has already pulled the fragment here, so ``ray.get`` maps it without a
+        transfer; ``ray.put`` then stores a copy owned by this driver in this node's object
+        store. The worker's copy (and the ref to it) is dropped, so losing the worker's node
+        from now on cannot take the fragment with it.
+        """
+        i, header_ref = self.inflight.pop(frag_ref)
         w = self.workers[i]
         try:
             header = ray.get(header_ref)
+            fragment = ray.get(frag_ref) if self.pool.fresh(header["version"], self.learner_version) else None
         except RayActorError as exc:
+            self._on_worker_error(i, exc)
+            return
+        except ObjectLostError as exc:
+            # The sample finished but its node went before the fragment reached this node: that
+            # was the worker's in-flight fragment, and the worker went with the node.
             self._on_worker_error(i, exc)
             return
         w.failures = 0
         self.sample_s_total += header["sample_s"]
-        self.pool.add(header["version"], (frag_ref, header), self.learner_version)
+        owned = ray.put(fragment) if fragment is not None else None
+        del fragment  # release the zero-copy view so the fetched copy can be freed
+        self.pool.add(header["version"], (owned, header), self.learner_version)
         self._arm(i)
 
     def _on_worker_error(self, i: int, exc: Exception) -> None:
@@ -657,7 +646,7 @@ class Orchestrator:
             return
         frag_refs = [payload[0] for _, payload in batch]
         self.pending_update = self.learner.update.remote(*frag_refs)
-        self.pending_batch_size = len(frag_refs)
+        self.pending_batch = [payload[1] for _, payload in batch]
         self.updates_submitted += 1
 
     def _on_update_done(self, ref: Any) -> None:
@@ -671,16 +660,19 @@ class Orchestrator:
         except RayTaskError as exc:
             if not _lost_object(exc):
                 raise
-            # A pooled fragment lived in the object store of a node that is gone: the update
-            # never ran (its arguments could not be fetched). Count the batch as lost and
-            # train on the next one; the learner's version is unchanged.
+            # Pooled fragments are owned by this driver and stored on its node (_on_fragment), so
+            # a worker node's loss cannot reach them; should one still be lost (e.g. a spill
+            # file removed under Ray), the update never ran. Count the batch as lost and train
+            # on the next one; the learner's version is unchanged.
             self.pending_update = None
             self.updates_submitted -= 1
-            self.counters.lost_fragments += self.pending_batch_size
-            print(f"[echelon] {self.pending_batch_size} fragment(s) lost with their node; skipping that batch",
+            self.counters.lost_fragments += len(self.pending_batch)
+            print(f"[echelon] {len(self.pending_batch)} fragment(s) lost; skipping that batch",
                   file=sys.stderr, flush=True)
+            self.pending_batch = []
             return
         self.pending_update = None
+        self.pending_batch = []
         self.learner_version, self.weights_ref = version, weights_ref
         c = self.counters
         c.update += 1

@@ -86,21 +86,16 @@ class RolloutWorker:
     def set_curriculum(self, heuristic_weapon_fire_prob: float) -> None:
         """Set the scripted opponent's weapon fire probability (0..1) on every match."""
         env = self.collector.env
-        p = float(heuristic_weapon_fire_prob)
         setter = getattr(env, "set_heuristic_weapon_fire_prob", None)
-        if setter is not None:
-            setter(p)
-        elif hasattr(getattr(env, "heuristic", None), "fire_prob"):
-            # EchelonVecEnv's HeuristicController reads fire_prob on every step.
-            env.heuristic.fire_prob = p
-        else:
+        if setter is None:
             raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
+        setter(float(heuristic_weapon_fire_prob))
 
     def sample(self) -> tuple[dict, Any]:
         """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
 
-        Called with ``num_returns=2``: the driver fetches only the header (version, sizes), and
-        hands the fragment's ObjectRef to the learner, so fragment arrays go worker -> learner.
+        Called with ``num_returns=2``: the driver reads the header (version, sizes) and takes
+        ownership of the fragment as it arrives (see ``Orchestrator._on_fragment``).
         """
         t0 = time.perf_counter()
         frag = self.collector.sample()

@@ -78,6 +78,17 @@ class EchelonVecEnv:
         self.final_state: dict[int, dict] = {}
         self._seeded = False
 
+    def set_heuristic_weapon_fire_prob(self, p: float) -> None:
+        """Probability (0..1) that each heuristic trigger pull fires, from the next step on.
+
+        The curriculum handicap (``env.heuristic_weapon_fire_prob`` at construction); 0 means
+        the heuristic team never fires a weapon. Raises ValueError outside [0, 1] (NaN too).
+        """
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"heuristic weapon fire probability must be in [0, 1], got {p}")
+        self.heuristic.fire_prob = p
+
     # rows <-> [E, M] helpers
     def _rows(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
         np.copyto(out.reshape(self.num_envs, self.agents_per_env, *out.shape[1:]), a[:, self.controlled], casting="unsafe")

@@ -35,11 +35,32 @@ def episode_winner(episode: dict) -> Optional[str]:
     return outcome if isinstance(outcome, str) else None
 
 
-def window_stats(returns: Sequence[float], lengths: Sequence[float], winners: Sequence[Optional[str]]) -> dict:
+def episode_end_reason(episode: dict) -> Optional[str]:
+    """Why an Echelon episode ended (``"zone" | "elimination" | "time"``), None when not reported."""
+    outcome = episode.get("outcome")
+    reason = outcome.get("reason") if isinstance(outcome, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+# ENV_SPEC end reasons -> the window rate key of each.
+END_REASON_KEYS = {
+    "zone": N.EPISODE_END_ZONE_RATE,
+    "elimination": N.EPISODE_END_ELIMINATION_RATE,
+    "time": N.EPISODE_END_TIME_RATE,
+}
+
+
+def window_stats(
+    returns: Sequence[float],
+    lengths: Sequence[float],
+    winners: Sequence[Optional[str]],
+    reasons: Sequence[Optional[str]] = (),
+) -> dict:
     """Summary of a window of finished episodes (pure function).
 
-    Returns the ``episode/*`` keys; rates are over episodes that reported an outcome and are
-    omitted when none did (CartPole), so a missing win rate never reads as 0.
+    Returns the ``episode/*`` keys; rates are over episodes that reported an outcome (winner
+    rates) or an end reason (``episode/end_*_rate``) and are omitted when none did (CartPole),
+    so a missing win rate never reads as 0.
     """
     out: dict[str, float] = {}
     if len(returns):
@@ -54,6 +75,10 @@ def window_stats(returns: Sequence[float], lengths: Sequence[float], winners: Se
         out[N.EPISODE_WIN_RATE] = sum(w == POLICY_TEAM for w in decided) / n
         out[N.EPISODE_DRAW_RATE] = sum(w == "draw" for w in decided) / n
         out[N.EPISODE_LOSS_RATE] = 1.0 - out[N.EPISODE_WIN_RATE] - out[N.EPISODE_DRAW_RATE]
+    ended = [r for r in reasons if r is not None]
+    if ended:
+        for reason, key in END_REASON_KEYS.items():
+            out[key] = sum(r == reason for r in ended) / float(len(ended))
     return out
 
 
@@ -75,6 +100,7 @@ class MetricsHub:
         self._returns: deque[float] = deque(maxlen=window)
         self._lengths: deque[float] = deque(maxlen=window)
         self._winners: deque[Optional[str]] = deque(maxlen=window)
+        self._reasons: deque[Optional[str]] = deque(maxlen=window)
         self.episode_count = 0
         self.last_update: dict[str, Any] = {}
 
@@ -94,15 +120,16 @@ class MetricsHub:
         self.episode_count = int(count)
 
     def add_episodes(self, episodes: Sequence[dict]) -> None:
-        """Add finished-episode dicts (``return``, ``length``, optional ``outcome``)."""
+        """Add finished-episode dicts (``return``, ``length``, optional ``outcome``: winner, reason)."""
         for ep in episodes:
             self._returns.append(float(ep["return"]))
             self._lengths.append(float(ep["length"]))
             self._winners.append(episode_winner(ep))
+            self._reasons.append(episode_end_reason(ep))
         self.episode_count += len(episodes)
 
     def window_stats(self) -> dict[str, float]:
-        stats = window_stats(self._returns, self._lengths, self._winners)
+        stats = window_stats(self._returns, self._lengths, self._winners, self._reasons)
         stats[N.EPISODE_COUNT] = self.episode_count
         return stats
 

@@ -53,7 +53,7 @@ PERF_LEARNER_SAMPLES_PER_S = "perf/learner_samples_per_s"  # agent steps / updat
 PERF_WAIT_S = "perf/driver_wait_s"  # seconds the driver waited for fragments for this update
 PERF_DROPPED_FRAGMENTS = "perf/dropped_fragments"  # cumulative, staler than max_policy_lag
 PERF_WORKER_RESTARTS = "perf/worker_restarts"  # cumulative worker losses seen by the driver
-PERF_LOST_FRAGMENTS = "perf/lost_fragments"  # cumulative, lost with a node before the learner got them
+PERF_LOST_FRAGMENTS = "perf/lost_fragments"  # cumulative, delivered to the driver and then lost (0 by design)
 PERF_NUM_WORKERS = "perf/num_workers"
 PERF_ELAPSED_S = "perf/elapsed_s"  # wall-clock seconds since this process started training
 
@@ -66,12 +66,56 @@ EPISODE_LENGTH_MEAN = "episode/length_mean"  # steps
 EPISODE_WIN_RATE = "episode/win_rate"  # fraction of windowed episodes won by blue (Echelon only)
 EPISODE_DRAW_RATE = "episode/draw_rate"
 EPISODE_LOSS_RATE = "episode/loss_rate"
+# Share of windowed episodes that ended for each reason (Echelon only; ENV_SPEC outcome reasons).
+EPISODE_END_ZONE_RATE = "episode/end_zone_rate"
+EPISODE_END_ELIMINATION_RATE = "episode/end_elimination_rate"
+EPISODE_END_TIME_RATE = "episode/end_time_rate"
 
 # Resume record fields.
 RESUME_FROM = "resume/checkpoint"  # path of the checkpoint resumed from
 RESUME_SKIPPED = "resume/skipped"  # unusable newer checkpoints skipped (list of paths)
 
 GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/")
+
+# Keys every update record carries, whichever loop (serial or Ray) wrote it; a test checks both
+# modes' logs against this list. Optional on top: episode/* window stats other than the count
+# (absent until an episode finishes; rates only for envs that report outcomes) and
+# train/curriculum_fire_prob (Ray runs with ray.curriculum_fire_prob_start set).
+REQUIRED_UPDATE_KEYS = (
+    KIND,
+    TIME,
+    TRAIN_UPDATE,
+    TRAIN_ENV_STEPS,
+    TRAIN_AGENT_STEPS,
+    TRAIN_POLICY_VERSION,
+    TRAIN_POLICY_LOSS,
+    TRAIN_VALUE_LOSS,
+    TRAIN_LR,
+    TRAIN_GRAD_NORM,
+    TRAIN_EPOCHS,
+    TRAIN_MINIBATCH_STEPS,
+    TRAIN_KL_EARLY_STOP,
+    TRAIN_VALUE_NORM_MEAN,
+    TRAIN_VALUE_NORM_STD,
+    TRAIN_VALID_FRAC,
+    POLICY_ENTROPY,
+    POLICY_APPROX_KL,
+    POLICY_CLIP_FRAC,
+    POLICY_EXPLAINED_VAR,
+    POLICY_LAG_MAX,
+    POLICY_LAG_MEAN,
+    PERF_SPS,
+    PERF_AGENT_SPS,
+    PERF_UPDATE_S,
+    PERF_LEARNER_SAMPLES_PER_S,
+    PERF_WAIT_S,
+    PERF_DROPPED_FRAGMENTS,
+    PERF_WORKER_RESTARTS,
+    PERF_LOST_FRAGMENTS,
+    PERF_NUM_WORKERS,
+    PERF_ELAPSED_S,
+    EPISODE_COUNT,
+)
 
 
 def all_names() -> dict[str, str]:

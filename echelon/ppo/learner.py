@@ -17,6 +17,7 @@ One ``update`` (CleanRL order, recurrent variant):
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -42,9 +43,42 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _to_tensor(x: Any, device: torch.device) -> Any:
+    """Tensor on ``device`` from an array (or dict of arrays), sharing memory where it can.
+
+    Fragments that came through Ray are read-only views of the object store; torch has no
+    read-only tensors (``as_tensor`` warns and would let a later in-place op write into the
+    store), so those are copied once (on a GPU that copy is the host-to-device one anyway).
+    Writable arrays are wrapped without a copy.
+    """
     if isinstance(x, dict):
         return {k: _to_tensor(v, device) for k, v in x.items()}
-    return torch.as_tensor(np.asarray(x), device=device)
+    arr = np.asarray(x)
+    if not arr.flags.writeable:
+        return torch.tensor(arr, device=device)
+    return torch.as_tensor(arr, device=device)
+
+
+def measured_update(learner: "Learner", fragments: list[Fragment]) -> dict[str, float]:
+    """``learner.update(fragments)`` plus what both training loops log about it.
+
+    Adds ``lag_max`` / ``lag_mean`` (learner version before the update minus each fragment's
+    version stamp, in versions), ``update_s`` (seconds), ``env_steps`` and ``agent_steps``
+    consumed (rows x steps of ``[T, R]``) and ``learner_samples_per_s`` (agent steps / s).
+    """
+    lags = [learner.version - int(f.version) for f in fragments]
+    t0 = time.perf_counter()
+    stats = dict(learner.update(list(fragments)))
+    seconds = time.perf_counter() - t0
+    agent_steps = sum(int(f.rewards.shape[0] * f.rewards.shape[1]) for f in fragments)
+    stats.update(
+        lag_max=max(lags),
+        lag_mean=sum(lags) / len(lags),
+        update_s=seconds,
+        env_steps=sum(int(f.env_steps) for f in fragments),
+        agent_steps=agent_steps,
+        learner_samples_per_s=agent_steps / seconds if seconds > 0 else math.inf,
+    )
+    return stats
 
 
 class Learner:

@@ -1,78 +1,53 @@
 """Serial mode: the whole training loop in one process, no Ray (debugging, tests, learning checks).
 
 Read top to bottom: build env, learner and collector; optionally resume; then repeat
-``collector.sample() → learner.update()``, log one JSON record per update to
-``RUN_DIR/train_log.jsonl`` and checkpoint every ``learner.checkpoint_every`` updates.
+``collector.sample() → learner.update()``, log one update record per update through
+:class:`~echelon.metrics.hub.MetricsHub` and checkpoint every ``learner.checkpoint_every``
+updates. The log (``RUN_DIR/train_log.jsonl``) has the Ray driver's schema: the same record kinds
+(``meta``, ``resume``, ``update``, ``summary``) and the same keys (:mod:`echelon.metrics.names`).
 """
 
 from __future__ import annotations
 
-import collections
-import json
-import math
 import platform
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 import gymnasium
 import numpy as np
 import torch
 
-from echelon.checkpoint import load_latest_checkpoint, save_checkpoint
+from echelon.checkpoint import find_latest_checkpoint, save_checkpoint
 from echelon.config import TrainConfig, config_to_dict
 from echelon.env.adapters import make_vector_env
+from echelon.metrics import names as N
+from echelon.metrics.hub import LOG_NAME, MetricsHub
+from echelon.metrics.records import learner_stats_to_record
 from echelon.model.actor_critic import build_policy
-from echelon.ppo.learner import Learner
+from echelon.ppo.learner import Learner, measured_update
 from echelon.ppo.rollout import RolloutCollector
 
-LOG_NAME = "train_log.jsonl"
+__all__ = ["LOG_NAME", "train_serial"]
 
 
-def _git_sha() -> str:
+def _git_sha() -> Optional[str]:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+                             cwd=Path(__file__).resolve().parent, check=True)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def _mean(xs) -> float | None:
-    return float(np.mean(xs)) if len(xs) else None
-
-
-def episode_summary(episodes, echelon: bool = False) -> dict:
-    """Window stats of finished-episode dicts: mean return and length; for Echelon (``echelon``
-    or episodes with an ``outcome``) the blue win rate vs the heuristic, the draw rate and the
-    share of each end reason (null while the window holds no finished match)."""
-    out = {
-        "episode_return_mean": _mean([e["return"] for e in episodes]),
-        "episode_length_mean": _mean([e["length"] for e in episodes]),
-        "episodes_in_window": len(episodes),
-    }
-    outcomes = [e["outcome"] for e in episodes if isinstance(e.get("outcome"), dict)]
-    if outcomes or echelon:
-        out["win_rate"] = _mean([o.get("winner") == "blue" for o in outcomes])
-        out["draw_rate"] = _mean([o.get("winner") == "draw" for o in outcomes])
-        for reason in ("zone", "elimination", "time"):
-            out[f"outcome_{reason}"] = _mean([o.get("reason") == reason for o in outcomes])
-    return out
-
-
-def _clean(x):
-    # JSON has no NaN/inf: write null instead.
-    if isinstance(x, float) and not math.isfinite(x):
         return None
-    return x
+    return out.stdout.strip() or None
 
 
 def train_serial(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     """Train ``cfg`` in this process until ``learner.total_env_steps``; return a summary dict.
 
-    Writes ``run_dir/train_log.jsonl`` (a ``meta`` record, then one ``update`` record per
-    update) and ``run_dir/checkpoints/ckpt_<update>.pt``. With ``resume`` the newest usable
-    checkpoint is loaded and the log is appended to.
+    Writes ``run_dir/train_log.jsonl`` (a ``meta`` record, on resume a ``resume`` record, one
+    ``update`` record per update, a ``summary`` record; appended to across resumes) and
+    ``run_dir/checkpoints/ckpt_<update>.pt``. With ``resume`` the newest usable checkpoint is
+    loaded. Sinks follow ``cfg.metrics`` (console line per update, W&B) as in a Ray run.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -82,78 +57,136 @@ def train_serial(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     # Env, learner, and the collector's CPU policy copy.
     env = make_vector_env(cfg, cfg.rollout.num_envs, cfg.seed)
     learner = Learner(cfg, env.single_observation_space, env.single_action_space)
+    episodes0 = agent_steps0 = 0
+    resumed = None
+    last_checkpoint: Optional[Path] = None
+    last_checkpoint_update = -1
     if resume:
-        ckpt_path, payload = load_latest_checkpoint(run_dir)
+        resumed = find_latest_checkpoint(run_dir)
+        payload = resumed[1]
         learner.load_state_dict(payload["learner"])
+        # Older serial checkpoints carry neither counter: they restart from 0.
+        episodes0 = int(payload.get("episodes", 0))
+        agent_steps0 = int(payload.get("agent_steps", 0))
+        last_checkpoint, last_checkpoint_update = resumed[0], learner.updates
     policy = build_policy(cfg, env.single_observation_space, env.single_action_space)
     collector = RolloutCollector(cfg, env, policy, seed=cfg.seed + 1000 * learner.updates)
 
-    log = open(run_dir / LOG_NAME, "a" if resume else "w", buffering=1)
-    meta = {
-        "type": "meta",
-        "config": config_to_dict(cfg),
-        "seed": cfg.seed,
-        "resumed_from": str(ckpt_path) if resume else None,
-        "versions": {
-            "git_sha": _git_sha(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "gymnasium": gymnasium.__version__,
-        },
-        "device": str(learner.device),
-        "obs_dim": int(env.single_observation_space.shape[0]),
-        "action_space": repr(env.single_action_space),
-        "num_rows": int(env.num_rows),
-    }
-    log.write(json.dumps(meta) + "\n")
+    hub = MetricsHub.from_config(cfg, run_dir)
+    hub.set_episode_count(episodes0)
+    records = [_meta_record(cfg, env, learner, resumed is not None)]
+    if resumed is not None:
+        path, _, skipped = resumed
+        records.append({
+            N.KIND: N.KIND_RESUME,
+            N.RESUME_FROM: str(path),
+            N.RESUME_SKIPPED: [str(p) for p, _ in skipped],
+            **_counter_fields(learner, agent_steps0, hub.episode_count),
+        })
+    hub.log(records)
 
-    window = collections.deque(maxlen=cfg.metrics.window)
+    t0 = time.time()
+    steps0, agent_steps = learner.env_steps, agent_steps0
     record: dict = {}
-    t0, steps0 = time.perf_counter(), learner.env_steps
-    while learner.env_steps < cfg.learner.total_env_steps:
-        t_iter = time.perf_counter()
-        collector.set_weights(*learner.get_weights())
-        fragment = collector.sample()
-        stats = learner.update([fragment])
-        window.extend(fragment.episodes)
+    try:
+        while learner.env_steps < cfg.learner.total_env_steps:
+            collector.set_weights(*learner.get_weights())
+            t_sample = time.perf_counter()
+            fragment = collector.sample()
+            wait_s = time.perf_counter() - t_sample
+            hub.add_episodes(fragment.episodes)
+            stats = measured_update(learner, [fragment])
+            agent_steps += int(stats["agent_steps"])
 
-        dt = time.perf_counter() - t_iter
-        record = {
-            "type": "update",
-            "update": learner.updates,
-            "env_steps": learner.env_steps,
-            "wall_s": time.perf_counter() - t0,
-            "sps": fragment.env_steps / dt,
-            **episode_summary(window, echelon=cfg.rollout.env == "echelon"),
-            **stats,
-        }
-        log.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
-        if cfg.metrics.console and learner.updates % 10 == 0:
-            print(
-                f"update {learner.updates} steps {learner.env_steps} return {record['episode_return_mean']} "
-                f"sps {record['sps']:.0f}",
-                flush=True,
-            )
-        if learner.updates % cfg.learner.checkpoint_every == 0:
-            _checkpoint(run_dir, cfg, learner)
-
-    _checkpoint(run_dir, cfg, learner)
-    log.close()
-    env.close()
-    wall = time.perf_counter() - t0
+            elapsed = max(time.time() - t0, 1e-9)
+            record = hub.log_update({
+                N.TRAIN_UPDATE: learner.updates,
+                N.TRAIN_ENV_STEPS: learner.env_steps,
+                N.TRAIN_AGENT_STEPS: agent_steps,
+                N.TRAIN_POLICY_VERSION: learner.version,
+                **learner_stats_to_record(stats),
+                N.PERF_SPS: (learner.env_steps - steps0) / elapsed,
+                N.PERF_AGENT_SPS: (agent_steps - agent_steps0) / elapsed,
+                # The learner waits for the one in-process collector: the whole sampling time.
+                N.PERF_WAIT_S: wait_s,
+                N.PERF_DROPPED_FRAGMENTS: 0,
+                N.PERF_WORKER_RESTARTS: 0,
+                N.PERF_LOST_FRAGMENTS: 0,
+                N.PERF_NUM_WORKERS: 1,
+                N.PERF_ELAPSED_S: elapsed,
+            })
+            if learner.updates % cfg.learner.checkpoint_every == 0:
+                last_checkpoint = _checkpoint(run_dir, cfg, learner, agent_steps, hub.episode_count)
+                last_checkpoint_update = learner.updates
+        if learner.updates != last_checkpoint_update:
+            last_checkpoint = _checkpoint(run_dir, cfg, learner, agent_steps, hub.episode_count)
+        hub.log([{
+            N.KIND: N.KIND_SUMMARY,
+            "stopped_by": "done",
+            "checkpoint": str(last_checkpoint),
+            **_counter_fields(learner, agent_steps, hub.episode_count),
+            N.PERF_ELAPSED_S: time.time() - t0,
+        }])
+        wandb_where = hub.wandb_location()
+    finally:
+        hub.close()
+        env.close()
+    wall = time.time() - t0
     return {
         "updates": learner.updates,
         "env_steps": learner.env_steps,
         "wall_s": wall,
         "sps": (learner.env_steps - steps0) / max(wall, 1e-9),
-        "episode_return_mean": record.get("episode_return_mean"),
-        "episode_length_mean": record.get("episode_length_mean"),
-        "win_rate": record.get("win_rate"),
+        "episode_return_mean": record.get(N.EPISODE_RETURN_MEAN),
+        "episode_length_mean": record.get(N.EPISODE_LENGTH_MEAN),
+        "win_rate": record.get(N.EPISODE_WIN_RATE),
+        "episodes": hub.episode_count,
+        "checkpoint": str(last_checkpoint),
+        "wandb": wandb_where,
         "run_dir": str(run_dir),
     }
 
 
-def _checkpoint(run_dir: Path, cfg: TrainConfig, learner: Learner) -> Path:
-    payload = {"learner": learner.state_dict(), "config": config_to_dict(cfg), "update": learner.updates}
+def _meta_record(cfg: TrainConfig, env, learner: Learner, resumed: bool) -> dict:
+    """The run-start record: the Ray driver's meta fields plus what only the serial loop knows."""
+    return {
+        N.KIND: N.KIND_META,
+        "mode": "serial",
+        "config": config_to_dict(cfg),
+        "seed": cfg.seed,
+        "git_sha": _git_sha(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "gymnasium": gymnasium.__version__,
+        },
+        "num_workers": 1,
+        "fragments_per_update": 1,
+        "learner_device": str(learner.device),
+        "resumed": resumed,
+        "obs_dim": int(env.single_observation_space.shape[0]),
+        "action_space": repr(env.single_action_space),
+        "num_rows": int(env.num_rows),
+    }
+
+
+def _counter_fields(learner: Learner, agent_steps: int, episodes: int) -> dict:
+    """Counters of the resume and summary records (the driver's keys; serial drops nothing)."""
+    return {
+        N.TRAIN_UPDATE: learner.updates,
+        N.TRAIN_ENV_STEPS: learner.env_steps,
+        N.TRAIN_AGENT_STEPS: agent_steps,
+        N.EPISODE_COUNT: episodes,
+        N.PERF_DROPPED_FRAGMENTS: 0,
+        N.PERF_WORKER_RESTARTS: 0,
+        N.PERF_LOST_FRAGMENTS: 0,
+    }
+
+
+def _checkpoint(run_dir: Path, cfg: TrainConfig, learner: Learner, agent_steps: int, episodes: int) -> Path:
+    # The counters let a resumed run (serial or Ray) continue the cumulative agent-step and
+    # episode counters; the learner's own state carries updates and env steps.
+    payload = {"learner": learner.state_dict(), "config": config_to_dict(cfg), "update": learner.updates,
+               "agent_steps": int(agent_steps), "episodes": int(episodes)}
     return save_checkpoint(run_dir, learner.updates, payload, keep=cfg.learner.keep_checkpoints)

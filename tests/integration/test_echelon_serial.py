@@ -1,4 +1,4 @@
-"""Echelon (5v5 on 40 x 40 vs the heuristic) runs through the serial PPO loop; records carry win_rate."""
+"""Echelon (5v5 on 40 x 40 vs the heuristic) runs through the serial PPO loop; records carry episode/win_rate."""
 
 import json
 from pathlib import Path
@@ -7,6 +7,7 @@ import pytest
 
 from echelon.config import load_config
 from echelon.env.obs_layout import FLAT_OBS_DIM
+from echelon.metrics import names as N
 from echelon.model.actor_critic import SetEncoder
 
 pytest.importorskip("echelon.env.vec_env", reason="EchelonVecEnv not in this tree yet")
@@ -38,15 +39,16 @@ def test_echelon_serial_tiny_run(tmp_path: Path):
     )
     summary = train_serial(cfg, tmp_path)
     assert summary["updates"] == 3 and summary["env_steps"] == 96
-    lines = (tmp_path / "train_log.jsonl").read_text().splitlines()
-    meta = json.loads(lines[0])
-    assert meta["obs_dim"] == FLAT_OBS_DIM
-    records = [json.loads(x) for x in lines[1:]]
-    assert all(r["policy_loss"] is not None for r in records)
+    records = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert records[0][N.KIND] == N.KIND_META and records[0]["obs_dim"] == FLAT_OBS_DIM
+    ups = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
+    assert len(ups) == 3 and all(isinstance(r[N.TRAIN_POLICY_LOSS], float) for r in ups)
     # Episodes of 3 s (12 steps of 0.25 s) end inside the first fragment, so the window has outcomes.
-    last = records[-1]
-    assert last["win_rate"] is not None and 0.0 <= last["win_rate"] <= 1.0
-    assert abs(last["outcome_zone"] + last["outcome_elimination"] + last["outcome_time"] - 1.0) < 1e-6
+    last = ups[-1]
+    assert 0.0 <= last[N.EPISODE_WIN_RATE] <= 1.0
+    assert last[N.EPISODE_WIN_RATE] + last[N.EPISODE_DRAW_RATE] + last[N.EPISODE_LOSS_RATE] == pytest.approx(1.0)
+    ends = (N.EPISODE_END_ZONE_RATE, N.EPISODE_END_ELIMINATION_RATE, N.EPISODE_END_TIME_RATE)
+    assert sum(last[k] for k in ends) == pytest.approx(1.0)
     learner = Learner(cfg, *_spaces(cfg))
     assert isinstance(learner.policy.encoder, SetEncoder)
 

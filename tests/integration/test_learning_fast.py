@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from echelon.config import load_config
+from echelon.metrics import names as N
 from echelon.ppo.serial import train_serial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +28,13 @@ def test_cartpole_reaches_195_fast(tmp_path: Path):
         torch.set_num_threads(threads)
     assert summary["episode_return_mean"] >= 195, summary
     assert wall < 90, wall
-    lines = (tmp_path / "train_log.jsonl").read_text().splitlines()
-    meta, records = json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
-    assert meta["type"] == "meta" and meta["seed"] == cfg.seed
-    assert len(records) == summary["updates"]
-    for key in ("update", "env_steps", "episode_return_mean", "episode_length_mean", "policy_loss", "value_loss",
-                "entropy", "approx_kl", "clipfrac", "explained_variance", "grad_norm", "lr", "sps"):
-        assert key in records[-1], key
+    records = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    meta, summary_rec = records[0], records[-1]
+    ups = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
+    assert meta[N.KIND] == N.KIND_META and meta["mode"] == "serial" and meta["seed"] == cfg.seed
+    assert summary_rec[N.KIND] == N.KIND_SUMMARY and summary_rec[N.TRAIN_UPDATE] == summary["updates"]
+    assert len(ups) == summary["updates"] == len(records) - 2
+    assert ups[-1][N.EPISODE_RETURN_MEAN] == summary["episode_return_mean"]
+    for key in (*N.REQUIRED_UPDATE_KEYS, N.EPISODE_RETURN_MEAN, N.EPISODE_LENGTH_MEAN):
+        assert key in ups[-1], key
     assert (tmp_path / "checkpoints" / f"ckpt_{summary['updates']:08d}.pt").is_file()

@@ -1,10 +1,14 @@
 """Node loss on a real multi-node Ray cluster (``ray.cluster_utils.Cluster``, 3 nodes).
 
 Head: driver, learner, metrics. Two worker nodes advertise the ``rollout`` resource (two slots
-each); the two rollout workers are spread one per node. Mid-run the node hosting worker 0 is
-removed: Ray restarts the worker on the surviving node, the driver counts the restart and
-re-sends weights, the run completes, and no update ever consumes a fragment staler than
-``ray.max_policy_lag`` (the learner measures the lag from the fragments' version stamps).
+each); the two rollout workers are spread one per node. Mid-run, at an update where fragments
+that worker 0 already delivered still wait for the learner (pooled, or in the batch of the
+update in flight), the node hosting worker 0 is removed. Only that worker's in-flight fragment
+may be lost: the delivered ones are owned by the driver and stored on the head node, so every
+update runs on full batches (``perf/lost_fragments`` stays 0). Ray restarts the worker on the
+surviving node, the driver counts the restart and re-sends weights, the run completes, and no
+update consumes a fragment staler than ``ray.max_policy_lag`` (measured by the learner from the
+fragments' version stamps).
 """
 
 import pytest
@@ -36,7 +40,13 @@ def cluster():
     c.shutdown()
 
 
-def test_run_survives_losing_a_worker_node(cluster, tmp_path):
+def _delivered_waiting(orch, worker):
+    """Headers of fragments from ``worker`` the driver holds that no finished update consumed."""
+    pooled = [payload[1] for _, _, payload in orch.pool.items]
+    return [h for h in pooled + list(orch.pending_batch) if h["worker"] == worker]
+
+
+def test_losing_a_worker_node_loses_at_most_its_in_flight_fragment(cluster, tmp_path):
     cfg = load_config(
         SMOKE,
         [
@@ -51,25 +61,32 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
     removed = {}
 
     def on_update(orch, record):
-        if record[N.TRAIN_UPDATE] == 2 and not removed:
-            node_id = ray.get(orch.workers[0].handle.node_id.remote())
-            other = ray.get(orch.workers[1].handle.node_id.remote())
-            assert node_id != other, "SPREAD should place the two workers on different nodes"
-            victim = next(n for n in cluster.list_all_nodes() if n.node_id == node_id)
-            assert victim is not cluster.head_node
-            cluster.remove_node(victim, allow_graceful=False)
-            removed["node"] = node_id
-            removed["at_update"] = record[N.TRAIN_UPDATE]
+        if removed or record[N.TRAIN_UPDATE] < 2:
+            return
+        waiting = _delivered_waiting(orch, worker=0)
+        if not waiting and record[N.TRAIN_UPDATE] < 6:
+            return  # wait for an update at which worker 0 has delivered fragments at stake
+        node_id = ray.get(orch.workers[0].handle.node_id.remote())
+        other = ray.get(orch.workers[1].handle.node_id.remote())
+        assert node_id != other, "SPREAD should place the two workers on different nodes"
+        victim = next(n for n in cluster.list_all_nodes() if n.node_id == node_id)
+        assert victim is not cluster.head_node
+        cluster.remove_node(victim, allow_graceful=False)
+        removed.update(node=node_id, at_update=record[N.TRAIN_UPDATE], delivered_waiting=len(waiting))
 
     result = Orchestrator(cfg, tmp_path / "run", on_update=on_update).run()
 
     assert removed and result.stopped_by == "done"
+    # Fragments worker 0 had delivered were waiting for the learner when its node went.
+    assert removed["delivered_waiting"] >= 1, removed
     assert result.counters["update"] == 12 and result.counters["env_steps"] == 3072
+    assert result.counters["lost_fragments"] == 0  # delivered fragments survived the node
     assert result.counters["worker_restarts"] >= 1
     ups = updates_of(read_log(tmp_path / "run"))
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 13))
+    # Every update trained on a full batch of 2 fragments x 4 matches x 32 steps.
+    assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [256 * k for k in range(1, 13)]
     assert max(r[N.POLICY_LAG_MAX] for r in ups) <= cfg.ray.max_policy_lag
+    assert all(r[N.PERF_LOST_FRAGMENTS] == 0 for r in ups)
     assert ups[-1][N.PERF_WORKER_RESTARTS] >= 1 and ups[0][N.PERF_WORKER_RESTARTS] == 0
     assert ups[-1][N.PERF_NUM_WORKERS] == 2  # the restarted worker came back
-    steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
-    assert all(b > a for a, b in zip(steps, steps[1:]))

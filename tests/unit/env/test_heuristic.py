@@ -1,6 +1,7 @@
 """The scripted heuristic beats random play and respects its fire-probability handicap."""
 
 import numpy as np
+import pytest
 
 from echelon.config import EnvConfig
 from echelon.env import EchelonVecEnv, random_actions
@@ -32,3 +33,41 @@ def test_fire_prob_zero_never_shoots():
 
     assert env.sim.stats[:, ST["shots_red"]].sum() == 0
     assert env.sim.stats[:, ST["zone_ticks_red"]].sum() > 0
+
+
+def _heuristic_hits(env, steps, seed=3):
+    """Laser/projectile hits whose shooter is on the heuristic (red) team, summed over ``steps``."""
+    from echelon.env.sim import EV
+
+    env.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    red = env.sim.team == 1
+    hits = 0
+    for _ in range(steps):
+        env.step(random_actions(rng, env.num_rows))
+        ev = env.last_events
+        is_hit = (ev["kind"] == EV["laser_hit"]) | (ev["kind"] == EV["projectile_hit"])
+        shooter = ev["shooter"][is_hit]
+        hits += int(red[shooter[shooter >= 0]].sum())
+    return hits
+
+
+def test_fire_prob_setter_silences_the_heuristic():
+    env = EchelonVecEnv(EnvConfig(packs_per_team=1, size_x=40, size_y=40, heuristic_weapon_fire_prob=1.0), num_envs=4)
+    control = _heuristic_hits(env, 120)
+    assert control > 0  # at full fire probability the heuristic does hit within 120 steps
+    env.set_heuristic_weapon_fire_prob(0.0)
+    assert env.heuristic.fire_prob == 0.0
+    assert _heuristic_hits(env, 120) == 0
+    from echelon.env.sim import ST
+
+    assert env.sim.stats[:, ST["shots_red"]].sum() == 0
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.5, float("nan"), float("inf")])
+def test_fire_prob_setter_rejects_values_outside_0_1(bad):
+    env = EchelonVecEnv(EnvConfig(packs_per_team=1, size_x=40, size_y=40), num_envs=1)
+    before = env.heuristic.fire_prob
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        env.set_heuristic_weapon_fire_prob(bad)
+    assert env.heuristic.fire_prob == before

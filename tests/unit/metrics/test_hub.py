@@ -8,7 +8,7 @@ import pytest
 
 from echelon.config import load_config
 from echelon.metrics import names as N
-from echelon.metrics.hub import MetricsHub, episode_winner, window_stats
+from echelon.metrics.hub import MetricsHub, episode_end_reason, episode_winner, window_stats
 from echelon.metrics.sinks import ConsoleSink, format_console_line
 
 
@@ -108,3 +108,22 @@ def test_wandb_online_without_key_fails_clearly(tmp_path, monkeypatch):
     cfg = load_config(None, ["metrics.wandb_mode=online"])
     with pytest.raises(RuntimeError, match="WANDB_API_KEY"):
         MetricsHub.from_config(cfg, tmp_path)
+
+
+def test_window_end_reason_rates():
+    eps = [
+        {"return": 1.0, "length": 10, "outcome": {"winner": "blue", "reason": "zone"}},
+        {"return": 3.0, "length": 20, "outcome": {"winner": "red", "reason": "elimination"}},
+        {"return": 2.0, "length": 30, "outcome": {"winner": "blue", "reason": "zone"}},
+        {"return": 0.0, "length": 40, "outcome": {"winner": "draw", "reason": "time"}},
+    ]
+    s = window_stats(
+        [e["return"] for e in eps], [e["length"] for e in eps],
+        [episode_winner(e) for e in eps], [episode_end_reason(e) for e in eps],
+    )
+    assert (s[N.EPISODE_END_ZONE_RATE], s[N.EPISODE_END_ELIMINATION_RATE], s[N.EPISODE_END_TIME_RATE]) == (
+        0.5, 0.25, 0.25,
+    )
+    assert s[N.EPISODE_WIN_RATE] == 0.5 and s[N.EPISODE_DRAW_RATE] == 0.25
+    # Episodes without an outcome (CartPole) leave the reason rates out rather than at 0.
+    assert N.EPISODE_END_ZONE_RATE not in window_stats([1.0], [3], [None], [None])

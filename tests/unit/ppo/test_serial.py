@@ -1,11 +1,12 @@
-"""Serial loop: log records, checkpoints, resume continues the counters."""
+"""Serial loop: log records (the Ray driver's schema), checkpoints, resume continues the counters."""
 
 import json
 from pathlib import Path
 
 from echelon.checkpoint import list_checkpoints
 from echelon.config import load_config
-from echelon.ppo.serial import episode_summary, train_serial
+from echelon.metrics import names as N
+from echelon.ppo.serial import train_serial
 
 
 def _cfg(total):
@@ -34,23 +35,31 @@ def test_train_then_resume(tmp_path: Path):
     second = train_serial(_cfg(128), tmp_path, resume=True)
     assert second["updates"] == 4 and second["env_steps"] == 128
     records = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
-    assert [r["type"] for r in records] == ["meta", "update", "update", "meta", "update", "update"]
-    assert [r["update"] for r in records if r["type"] == "update"] == [1, 2, 3, 4]
-    assert records[3]["resumed_from"].endswith("ckpt_00000002.pt")
+    assert [r[N.KIND] for r in records] == [
+        "meta", "update", "update", "summary", "meta", "resume", "update", "update", "summary",
+    ]
+    assert records[0]["mode"] == "serial" and records[0]["resumed"] is False and records[4]["resumed"] is True
+    ups = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
+    assert [r[N.TRAIN_UPDATE] for r in ups] == [1, 2, 3, 4]
+    assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [32, 64, 96, 128]
+    # 2 CartPole rows x 16 steps per update; the agent-step counter continues across the resume.
+    assert [r[N.TRAIN_AGENT_STEPS] for r in ups] == [32, 64, 96, 128]
+    assert all(r[N.POLICY_LAG_MAX] == 0 and r[N.PERF_NUM_WORKERS] == 1 for r in ups)
+    resume = records[5]
+    assert resume[N.RESUME_FROM].endswith("ckpt_00000002.pt") and resume[N.RESUME_SKIPPED] == []
+    assert resume[N.TRAIN_UPDATE] == 2 and resume[N.TRAIN_ENV_STEPS] == 64
+    assert resume[N.EPISODE_COUNT] == records[3][N.EPISODE_COUNT] == ups[1][N.EPISODE_COUNT]
+    assert records[-1]["stopped_by"] == "done" and records[-1][N.TRAIN_UPDATE] == 4
+    assert records[-1]["checkpoint"].endswith("ckpt_00000004.pt")
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000003.pt", "ckpt_00000004.pt"]
 
 
-def test_episode_summary_win_rate_and_reasons():
-    eps = [
-        {"return": 1.0, "length": 10, "outcome": {"winner": "blue", "reason": "zone"}},
-        {"return": 3.0, "length": 20, "outcome": {"winner": "red", "reason": "elimination"}},
-        {"return": 2.0, "length": 30, "outcome": {"winner": "blue", "reason": "zone"}},
-        {"return": 0.0, "length": 40, "outcome": {"winner": "draw", "reason": "time"}},
-    ]
-    s = episode_summary(eps)
-    assert s["episode_return_mean"] == 1.5 and s["episode_length_mean"] == 25
-    assert s["win_rate"] == 0.5 and s["draw_rate"] == 0.25
-    assert (s["outcome_zone"], s["outcome_elimination"], s["outcome_time"]) == (0.5, 0.25, 0.25)
-    empty = episode_summary([], echelon=True)
-    assert empty["win_rate"] is None and empty["episode_return_mean"] is None
-    assert "win_rate" not in episode_summary([{"return": 1.0, "length": 3}])
+def test_update_records_carry_every_required_key(tmp_path: Path):
+    train_serial(_cfg(64), tmp_path)
+    records = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    for r in records:
+        if r[N.KIND] == N.KIND_UPDATE:
+            missing = set(N.REQUIRED_UPDATE_KEYS) - set(r)
+            assert not missing, missing
+            # Every metric key is a names.py constant (no unprefixed serial-only keys).
+            assert set(r) - {N.KIND, N.TIME} <= set(N.all_names().values()), set(r) - set(N.all_names().values())
