@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -56,7 +54,7 @@ from echelon.checkpoint import (
 )
 from echelon.config import TrainConfig, config_to_dict
 from echelon.metrics import names as N
-from echelon.metrics.records import LEARNER_KEYS, learner_stats_to_record  # noqa: F401  (re-exported)
+from echelon.metrics.records import LEARNER_KEYS, learner_stats_to_record, run_provenance  # noqa: F401  (re-exported)
 
 CHECKPOINT_FORMAT = "echelon-actor-learner-v1"
 PROBE_BACKOFF_S = 1.0  # between re-sends of weights to a restarting worker
@@ -165,22 +163,6 @@ def env_spaces(cfg: TrainConfig) -> tuple[Any, Any]:
         return env.single_observation_space, env.single_action_space
     finally:
         env.close()
-
-
-def git_sha() -> Optional[str]:
-    """The source tree's commit (for the meta record), None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -399,21 +381,12 @@ class Orchestrator:
         )
 
     def _meta_record(self) -> dict:
-        import numpy
-        import torch
-
         return {
             N.KIND: N.KIND_META,
             "mode": "ray",
             "config": config_to_dict(self.cfg),
             "seed": self.cfg.seed,
-            "git_sha": git_sha(),
-            "versions": {
-                "python": platform.python_version(),
-                "ray": ray.__version__,
-                "torch": torch.__version__,
-                "numpy": numpy.__version__,
-            },
+            **run_provenance(),
             "num_workers": self.num_workers,
             "fragments_per_update": self.fragments_per_update,
             "target_updates": self.target_updates,

@@ -437,7 +437,6 @@ class EchelonSim:
 
     def _substep(self) -> None:
         dt = self.dt
-        E, M = self.E, self.M
         alive = self.alive
         self._update_shutdown()
         can_act = alive & ~self.shutdown & (self.fallen_t <= 0)
@@ -836,7 +835,7 @@ class EchelonSim:
         self._team_stat("deaths", de, self.team[dv], 1.0)
         valid = (killer >= 0) & self.enemy[np.maximum(killer, 0), dv]
         if valid.any():
-            ke, kk, kv = de[valid], killer[valid], dv[valid]
+            ke, kk = de[valid], killer[valid]
             np.add.at(self.reward_parts, (ke, kk, RP["kill"]), w.kill)
             np.add.at(self.agent_stats, (ke, kk, AS["kills"]), 1.0)
             self._team_stat("kills", ke, self.team[kk], 1.0)

@@ -5,7 +5,11 @@ Kept free of Ray so the serial loop builds its records with the same code as the
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Optional
 
 from echelon.metrics import names as N
 
@@ -50,3 +54,35 @@ def learner_stats_to_record(stats: dict[str, Any]) -> dict[str, Any]:
         else:
             out[LEARNER_KEYS.get(key, "train/" + key)] = value
     return out
+
+
+def git_sha() -> Optional[str]:
+    """The source tree's commit (for the meta record), None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+# Packages whose versions decide what a run does; read from installed metadata so that recording
+# them imports nothing (the serial loop never imports Ray).
+_VERSIONED = ("torch", "numpy", "gymnasium", "pettingzoo", "ray", "wandb")
+
+
+def run_provenance() -> dict[str, Any]:
+    """``git_sha`` and ``versions`` (Python and the packages above) for a meta record."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"git_sha": git_sha(), "versions": versions}

@@ -9,13 +9,10 @@ updates. The log (``RUN_DIR/train_log.jsonl``) has the Ray driver's schema: the 
 
 from __future__ import annotations
 
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Optional
 
-import gymnasium
 import numpy as np
 import torch
 
@@ -24,21 +21,12 @@ from echelon.config import TrainConfig, config_to_dict
 from echelon.env.adapters import make_vector_env
 from echelon.metrics import names as N
 from echelon.metrics.hub import LOG_NAME, MetricsHub
-from echelon.metrics.records import learner_stats_to_record
+from echelon.metrics.records import learner_stats_to_record, run_provenance
 from echelon.model.actor_critic import build_policy
 from echelon.ppo.learner import Learner, measured_update
 from echelon.ppo.rollout import RolloutCollector
 
 __all__ = ["LOG_NAME", "train_serial"]
-
-
-def _git_sha() -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def train_serial(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
@@ -154,13 +142,7 @@ def _meta_record(cfg: TrainConfig, env, learner: Learner, resumed: bool) -> dict
         "mode": "serial",
         "config": config_to_dict(cfg),
         "seed": cfg.seed,
-        "git_sha": _git_sha(),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "gymnasium": gymnasium.__version__,
-        },
+        **run_provenance(),
         "num_workers": 1,
         "fragments_per_update": 1,
         "learner_device": str(learner.device),
