@@ -10,9 +10,9 @@ Roles (thin Ray shells around plain classes):
 Overlap: each worker is re-armed with ``sample`` the moment its fragment arrives, so workers
 keep sampling with version v while the learner trains on earlier fragments. Delivery: the driver
 ``ray.wait``s on the fragments themselves, so a fragment counts as arrived once Ray has pulled it
-to the driver's node; the driver then takes ownership of it (``ray.get``, zero-copy, then one
-``ray.put``: a copy of a few MB into this node's object store) and hands the learner that
-driver-owned ref. A delivered fragment therefore no longer depends on the node that sampled it.
+to the driver's node; a fragment sampled on another node is then copied into this node's object
+store (``ray.get``, zero-copy, then one ``ray.put`` of a few MB) and the learner gets that ref. A
+delivered fragment therefore no longer depends on the node that sampled it.
 
 Policy lag of a fragment consumed by the update that turns learner version V into V + 1 is
 ``V - fragment.version``. Fragments with lag > ``ray.max_policy_lag`` are dropped (and counted)
@@ -193,6 +193,7 @@ class _Worker:
     curriculum: Optional[float] = None  # fire prob last sent
     failures: int = 0  # consecutive RayActorErrors
     alive: bool = True
+    incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
 
 
 class Orchestrator:
@@ -259,7 +260,7 @@ class Orchestrator:
         self.pool = FragmentPool(cfg.ray.max_policy_lag)
         self.target_updates = target_updates(cfg, self.fragments_per_update)
 
-        driver_node = ray.get_runtime_context().get_node_id()
+        self.driver_node = driver_node = ray.get_runtime_context().get_node_id()
         self.metrics_name = f"echelon-metrics-{os.getpid()}-{id(self):x}"
         self.metrics = (
             ray.remote(MetricsActor)
@@ -532,18 +533,22 @@ class Orchestrator:
         return self.curriculum
 
     def _on_fragment(self, frag_ref: Any) -> None:
-        """Take a fragment that reached this node: own it, pool it, re-arm its worker.
+        """Take a fragment that reached this node: keep it on this node, pool it, re-arm its worker.
 
-        ``ray.wait`` has already pulled the fragment here, so ``ray.get`` maps it without a
-        transfer; ``ray.put`` then stores a copy owned by this driver in this node's object
-        store. The worker's copy (and the ref to it) is dropped, so losing the worker's node
-        from now on cannot take the fragment with it.
+        A task's return value is owned by its caller (this driver) but stored on the node that
+        produced it. A fragment sampled on this node is therefore already safe. One sampled on
+        another node has been pulled here by ``ray.wait``, so ``ray.get`` maps it without a
+        transfer and ``ray.put`` stores a copy in this node's object store; the ref to the
+        worker node's copy is dropped, so losing that node from now on cannot take the fragment
+        with it.
         """
         i, header_ref = self.inflight.pop(frag_ref)
         w = self.workers[i]
         try:
             header = ray.get(header_ref)
-            fragment = ray.get(frag_ref) if self.pool.fresh(header["version"], self.learner_version) else None
+            fresh = header["version"] >= 0 and self.pool.fresh(header["version"], self.learner_version)
+            local = header["node"] == self.driver_node
+            fragment = ray.get(frag_ref) if fresh and not local else None
         except RayActorError as exc:
             self._on_worker_error(i, exc)
             return
@@ -553,11 +558,35 @@ class Orchestrator:
             self._on_worker_error(i, exc)
             return
         w.failures = 0
+        self._note_incarnation(i, header)
+        if header["version"] < 0:
+            # A restarted instance without weights sampled nothing; _arm sends them first.
+            self._arm(i)
+            return
         self.sample_s_total += header["sample_s"]
-        owned = ray.put(fragment) if fragment is not None else None
+        if not fresh:
+            owned = None
+        elif local:
+            owned = frag_ref
+        else:
+            owned = ray.put(fragment)
         del fragment  # release the zero-copy view so the fetched copy can be freed
         self.pool.add(header["version"], (owned, header), self.learner_version)
         self._arm(i)
+
+    def _note_incarnation(self, i: int, header: dict) -> None:
+        """Count a restart that no failed call reported (Ray restarted the actor between calls).
+
+        The new process starts without weights and with the config's curriculum, so both are
+        marked unsent and go out with the next ``_arm``.
+        """
+        w = self.workers[i]
+        if w.incarnation is not None and header["incarnation"] != w.incarnation:
+            self.counters.worker_restarts += 1
+            print(f"[echelon] rollout worker {i} was restarted by Ray; re-sending weights", file=sys.stderr, flush=True)
+            w.version = header["version"]
+            w.curriculum = None
+        w.incarnation = header["incarnation"]
 
     def _on_worker_error(self, i: int, exc: Exception) -> None:
         # One incident = one restart counted. Ray restarts the actor (ray.max_restarts); its
@@ -567,6 +596,7 @@ class Orchestrator:
         self.counters.worker_restarts += 1
         w.version = -1
         w.curriculum = None
+        w.incarnation = None  # the restart is counted here, not again at the new process's first header
         w.failures = 0
         self.parked.discard(i)
         print(f"[echelon] rollout worker {i} lost ({type(exc).__name__}); re-sending weights once it is back",

@@ -10,6 +10,7 @@ through the driver.
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from typing import Any, Optional
 
@@ -70,7 +71,10 @@ class RolloutWorker:
         self.seed = worker_seed(cfg.seed, worker_index, start_update, reconstructed)
         self.collector = build_collector(cfg, cfg.rollout.num_envs, self.seed)
         self.metrics = ray.get_actor(metrics_name) if metrics_name else None
-        self.version = -1
+        self.version = -1  # no weights yet
+        # Names this process: a header from a new incarnation tells the driver that Ray restarted
+        # the actor, even when the restart made none of the driver's calls fail.
+        self.incarnation = uuid.uuid4().hex
 
     def spaces(self) -> tuple[Any, Any]:
         """(single_observation_space, single_action_space) of one row."""
@@ -94,26 +98,36 @@ class RolloutWorker:
     def sample(self) -> tuple[dict, Any]:
         """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
 
-        Called with ``num_returns=2``: the driver reads the header (version, sizes) and takes
-        ownership of the fragment as it arrives (see ``Orchestrator._on_fragment``).
+        Called with ``num_returns=2``: the driver reads the header (version, sizes, the node the
+        fragment was stored on, this process's incarnation) and takes ownership of the fragment as
+        it arrives (see ``Orchestrator._on_fragment``). Before any ``set_weights`` the fragment is
+        None and the header's version -1.
         """
+        if self.version < 0:
+            # A fresh incarnation (Ray restarted the actor) that has not been sent weights:
+            # sampling now would stamp the initial random policy as a real version. Say so instead.
+            return self._header(version=-1, env_steps=0, agent_steps=0, episodes=0, sample_s=0.0), None
         t0 = time.perf_counter()
         frag = self.collector.sample()
         sample_s = time.perf_counter() - t0
         if self.metrics is not None and frag.episodes:
             self.metrics.add_episodes.remote(list(frag.episodes))
-        header = {
-            "worker": self.worker_index,
-            "version": int(frag.version),
-            "env_steps": int(frag.env_steps),
-            "agent_steps": int(np.prod(frag.rewards.shape[:2])),
-            "episodes": len(frag.episodes),
-            "sample_s": sample_s,
-        }
+        header = self._header(
+            version=int(frag.version),
+            env_steps=int(frag.env_steps),
+            agent_steps=int(np.prod(frag.rewards.shape[:2])),
+            episodes=len(frag.episodes),
+            sample_s=sample_s,
+        )
         return header, frag
 
-    def node_id(self) -> str:
-        return ray.get_runtime_context().get_node_id()
+    def _header(self, **fields: Any) -> dict:
+        """Fragment header: who sampled it (worker, incarnation, node) plus ``fields``."""
+        return {"worker": self.worker_index, "incarnation": self.incarnation, "node": self.node_id(), **fields}
+
+    def node_id(self) -> Optional[str]:
+        """Ray node this worker runs on (None when used as a plain class without Ray)."""
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def torch_threads(n: int) -> None:

@@ -168,3 +168,44 @@ def test_resume_without_a_usable_checkpoint_fails_clearly(tmp_path):
     assert main(["--resume", str(run_dir)]) == 2
     assert (run_dir / "checkpoints" / "ckpt_00000002.pt").read_bytes() == b"garbage"
     assert not os.path.exists(run_dir / "train_log.jsonl")
+
+
+def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local_ray, tmp_path):
+    """Ray restarts a worker while none of the driver's calls to it is running, so no call fails.
+
+    The driver must still notice (the new process's first header carries a new incarnation),
+    count the restart once, and send weights before the new process samples: no fragment from
+    its untrained initial policy may reach the learner.
+    """
+    cfg = _smoke("ray.num_workers=1")
+    killed = {}
+
+    def on_update(orch, record):
+        if killed or record[N.TRAIN_UPDATE] != 2:
+            return
+        handle = orch.workers[0].handle
+        # Let the in-flight sample finish (its result is already owned by the driver), then
+        # kill the idle process; Ray restarts it (ray.max_restarts).
+        pending = [ref for ref, (i, _) in orch.inflight.items() if i == 0]
+        ray.wait(pending, num_returns=len(pending), fetch_local=False)
+        ray.kill(handle, no_restart=False)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ray.get(handle.node_id.remote(), timeout=10)
+                break
+            except ray.exceptions.RayActorError:
+                assert time.monotonic() < deadline, "the worker was not restarted"
+                time.sleep(0.2)
+        killed["restarts_before"] = orch.counters.worker_restarts
+
+    result = Orchestrator(cfg, tmp_path / "run", on_update=on_update).run()
+
+    assert killed["restarts_before"] == 0 and result.stopped_by == "done"
+    assert result.counters["worker_restarts"] == 1  # noticed once, from the new incarnation
+    assert result.counters["lost_fragments"] == 0
+    ups = updates_of(read_log(tmp_path / "run"))
+    assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [128 * k for k in range(1, 9)]
+    # Every consumed fragment was sampled with weights the learner had published.
+    assert all(0 <= r[N.POLICY_LAG_MAX] <= cfg.ray.max_policy_lag for r in ups)
+    assert ups[-1][N.PERF_WORKER_RESTARTS] == 1 and ups[-1][N.PERF_NUM_WORKERS] == 1

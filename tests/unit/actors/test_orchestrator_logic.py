@@ -91,3 +91,21 @@ def test_worker_seeds_differ_per_worker_and_restart_point():
 def test_eta():
     assert eta_seconds(0, 100, 5.0) is None
     assert eta_seconds(25, 100, 10.0) == pytest.approx(30.0)
+
+
+def test_worker_without_weights_samples_nothing():
+    # A (re)started worker that has not been sent weights reports version -1 and no fragment,
+    # instead of stamping its untrained initial policy as a real version.
+    from echelon.actors.rollout_worker import RolloutWorker
+
+    cfg = load_config(None, ["rollout.env=gymnasium:CartPole-v1", "rollout.num_envs=2", "rollout.fragment_len=4"])
+    worker = RolloutWorker(cfg, worker_index=3)
+    header, fragment = worker.sample()
+    assert fragment is None and header["version"] == -1 and header["env_steps"] == 0
+    assert header["worker"] == 3 and header["incarnation"] == worker.incarnation
+    assert RolloutWorker(cfg, worker_index=3).incarnation != worker.incarnation
+
+    version, weights = 5, {k: v.clone() for k, v in worker.collector.policy.state_dict().items()}
+    worker.set_weights(version, weights)
+    header, fragment = worker.sample()
+    assert header["version"] == fragment.version == 5 and header["env_steps"] == 8
