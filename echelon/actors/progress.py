@@ -29,7 +29,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 class PlainProgress:
-    """One line per ``every`` updates (for logs, CI, ``ray job submit``)."""
+    """One line per ``every`` updates (for logs, CI, ``ray job submit``), ending with the ETA."""
 
     def __init__(self, every: int = 1, stream: Any = None) -> None:
         self.every = max(1, every)
@@ -37,6 +37,9 @@ class PlainProgress:
 
     def start(self, orch: Any) -> None:
         self.total_updates = orch.target_updates
+        self.total_steps = orch.cfg.learner.total_env_steps
+        self.steps0 = orch.counters.env_steps
+        self.t0 = time.time()
         print(
             f"[echelon] {orch.num_workers} rollout workers x {orch.cfg.rollout.num_envs} envs, "
             f"{orch.fragments_per_update} fragments/update, {orch.target_updates} updates, "
@@ -48,7 +51,9 @@ class PlainProgress:
     def update(self, record: dict) -> None:
         upd = int(record.get(N.TRAIN_UPDATE, 0))
         if upd % self.every == 0 or upd >= self.total_updates:
-            print(f"[echelon] {format_console_line(record)}", file=self.stream, flush=True)
+            steps = int(record.get(N.TRAIN_ENV_STEPS, self.steps0))
+            eta = eta_seconds(steps - self.steps0, self.total_steps - self.steps0, time.time() - self.t0)
+            print(f"[echelon] {format_console_line(record)} | eta {_fmt_duration(eta)}", file=self.stream, flush=True)
 
     def stop(self) -> None:
         pass

@@ -109,3 +109,24 @@ def test_worker_without_weights_samples_nothing():
     worker.set_weights(version, weights)
     header, fragment = worker.sample()
     assert header["version"] == fragment.version == 5 and header["env_steps"] == 8
+
+
+def test_plain_progress_lines_end_with_an_eta():
+    import io
+    import time
+    from types import SimpleNamespace
+
+    from echelon.actors.progress import PlainProgress
+
+    cfg = load_config(None, ["learner.total_env_steps=1000"])
+    run = SimpleNamespace(cfg=cfg, target_updates=10, num_workers=1, fragments_per_update=1,
+                          learner_device="cpu", counters=SimpleNamespace(env_steps=0))
+    out = io.StringIO()
+    progress = PlainProgress(every=5, stream=out)
+    progress.start(run)
+    progress.t0 = time.time() - 100.0  # 100 s for the first quarter of the budget
+    progress.update({N.TRAIN_UPDATE: 4, N.TRAIN_ENV_STEPS: 250})  # not a multiple of 5: no line
+    progress.update({N.TRAIN_UPDATE: 5, N.TRAIN_ENV_STEPS: 250})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "10 updates" in lines[0]
+    assert lines[1].startswith("[echelon] upd 5 ") and lines[1].endswith("| eta 0:05:00")
