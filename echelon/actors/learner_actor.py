@@ -49,7 +49,8 @@ class LearnerActor:
         ``lag_max`` / ``lag_mean`` measured from the fragments' own version stamps (the
         source of truth for the policy-lag bound), sizes and the update's wall time.
         """
-        from echelon.ppo.learner import measured_update  # already imported by __init__; no cost
+        # Imported here, as in __init__, so importing this module (the driver does) pulls in no torch.
+        from echelon.ppo.learner import measured_update
 
         stats = measured_update(self.learner, list(fragments))
         version, ref = self.publish()
