@@ -16,7 +16,11 @@ KIND_UPDATE = "update"  # once per learner update
 KIND_RESUME = "resume"  # once per resume: where the counters restart from
 KIND_EPISODE = "episode"  # optional per-episode records (off by default: volume)
 KIND_SUMMARY = "summary"  # once at the end of a run
+KIND_ERROR = "error"  # a skipped update (non-finite loss or gradient) or a worker exception
 TIME = "time"  # wall-clock seconds since the epoch (float)
+RUN_ID = "run_id"  # every record: the run's id, kept across resumes (str)
+TRACE_ID = "trace_id"  # update and error records: "<run_id>:<update>"; the checkpoint of that update stores it
+SCHEMA_VERSION = "schema_version"  # meta record: version of echelon.metrics.schema (int)
 
 # train/: progress counters and losses.
 TRAIN_UPDATE = "train/update"  # updates done (int)
@@ -74,8 +78,17 @@ EPISODE_END_TIME_RATE = "episode/end_time_rate"
 # Resume record fields.
 RESUME_FROM = "resume/checkpoint"  # path of the checkpoint resumed from
 RESUME_SKIPPED = "resume/skipped"  # unusable newer checkpoints skipped (list of paths)
+# [first, last] update numbers logged after the resumed checkpoint and before this resume; those
+# update records are abandoned (readers drop them). None when nothing was abandoned.
+RESUME_ABANDONED = "resume/abandoned"
+RESUME_CHANGED = "resume/changed"  # {dotted config key: [old, new]} changed on resume (safe keys only)
 
-GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/")
+# Error record fields.
+ERROR_KIND = "error/kind"  # "nonfinite_update" | "worker_exception" | ...
+ERROR_MESSAGE = "error/message"
+ERROR_RECEIPT = "error/receipt"  # receipt directory (RUN_DIR/receipts/<trace_id>/), or None
+
+GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/", "error/")
 
 # Keys every update record carries, whichever loop (serial or Ray) wrote it; a test checks both
 # modes' logs against this list. Optional on top: episode/* window stats other than the count

@@ -12,7 +12,7 @@ def test_metric_names_are_unique():
 
 
 def test_each_constant_lives_under_its_group_prefix():
-    prefix_of_group = {"TRAIN": "train/", "POLICY": "policy/", "PERF": "perf/", "EPISODE": "episode/", "RESUME": "resume/"}
+    prefix_of_group = {"TRAIN": "train/", "POLICY": "policy/", "PERF": "perf/", "EPISODE": "episode/", "RESUME": "resume/", "ERROR": "error/"}
     for const, key in N.all_names().items():
         group = const.split("_", 1)[0]
         assert key.startswith(prefix_of_group[group]), (const, key)
@@ -20,6 +20,6 @@ def test_each_constant_lives_under_its_group_prefix():
 
 
 def test_record_kinds_are_distinct():
-    kinds = [N.KIND_META, N.KIND_UPDATE, N.KIND_RESUME, N.KIND_EPISODE, N.KIND_SUMMARY]
+    kinds = [N.KIND_META, N.KIND_UPDATE, N.KIND_RESUME, N.KIND_EPISODE, N.KIND_SUMMARY, N.KIND_ERROR]
     assert len(set(kinds)) == len(kinds)
     assert N.KIND == "type"  # the serial loop's record-kind key
