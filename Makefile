@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 train: $(STAMP)
-	$(PY) scripts/train_distributed.py --config ray_configs/local.yaml
+	$(PY) scripts/train_distributed.py
 
 # Benchmarks print JSON; record figures in docs/benchmarks.md. OMP_NUM_THREADS=1 keeps the
 # env benchmark on one core.

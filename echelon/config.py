@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
@@ -310,26 +311,57 @@ def _describe(exc: OmegaConfBaseException) -> str:
     return f"invalid config{where}: {first}; see echelon/config.py for the valid keys and types"
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), cls: type = TrainConfig) -> Any:
-    """Merge defaults <- YAML file <- ``key=value`` overrides, validate, return ``cls``.
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), cls: type = TrainConfig, base: Optional[dict] = None
+) -> Any:
+    """Merge defaults <- ``base`` (e.g. a checkpoint's config dict) <- YAML file <- ``key=value``
+    overrides, validate, return ``cls``.
 
     Raises :class:`ConfigError` naming the bad key or value.
     """
     try:
         merged = _schema(cls)
+        if base is not None:
+            merged = OmegaConf.merge(merged, OmegaConf.create(base))
         if path is not None:
-            path = Path(path)
-            if not path.is_file():
-                raise ConfigError(f"config file {str(path)!r} does not exist")
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
-        for item in overrides:
-            if "=" not in item:
-                raise ConfigError(f"override {item!r} is not of the form key=value (e.g. ppo.lr=1e-3)")
-        if overrides:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-        return OmegaConf.to_object(merged)
+            merged = OmegaConf.merge(merged, read_yaml(path))
+        return OmegaConf.to_object(apply_overrides(merged, overrides))
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def read_yaml(path: str | Path) -> DictConfig:
+    """A YAML run config as an OmegaConf mapping; :class:`ConfigError` for a missing file, bad YAML
+    or a top level that is not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        node = OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(
+            f"config file {str(path)!r} must be a mapping of sections (seed, env, ppo, ...), "
+            f"not a {type(node).__name__.replace('Config', '').lower()}"
+        )
+    return node
+
+
+def apply_overrides(node: Any, overrides: Sequence[str]) -> Any:
+    """Merge dotted ``key=value`` overrides into an OmegaConf node; :class:`ConfigError` when malformed."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. ppo.lr=1e-3)")
+        try:
+            node = OmegaConf.merge(node, OmegaConf.from_dotlist([item]))
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"override {item!r}: the value does not parse ({problem})") from None
+    return node
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -27,7 +27,7 @@ import torch
 
 from echelon.config import load_config
 from echelon.metrics import names as N
-from echelon.ppo.serial import train_serial
+from echelon.actors.serial import train_serial
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,9 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     wall = time.perf_counter() - t0
     records = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
     records = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
-    returns = [(r[N.TRAIN_ENV_STEPS], r[N.EPISODE_RETURN_MEAN]) for r in records if r.get(N.EPISODE_RETURN_MEAN) is not None]
+    returns = [
+        (r[N.TRAIN_ENV_STEPS], r[N.EPISODE_RETURN_MEAN]) for r in records if r.get(N.EPISODE_RETURN_MEAN) is not None
+    ]
     best = max((ret for _, ret in returns), default=None)
     reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
     out = {

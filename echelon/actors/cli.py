@@ -1,24 +1,33 @@
-"""``scripts/train_distributed.py``: argument parsing, Ray connection, one run, a summary.
+"""``scripts/train_distributed.py``: argument parsing, pre-flight checks, Ray connection, one run.
 
-``main(argv)`` is the whole command; the script only calls it.
+``main(argv)`` is the whole command; the script only calls it. Everything that can be checked
+without Ray is checked before Ray starts (config, env, run dir, resume checkpoint); a user error
+is one line on stderr and exit status 2, an internal error keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from echelon.checkpoint import CheckpointError, ResumePoint, find_latest_checkpoint
+from echelon.config import ConfigError, TrainConfig, config_to_dict, load_config
 
-from echelon.checkpoint import CheckpointError, find_latest_checkpoint
-from echelon.config import ConfigError, TrainConfig, config_from_dict, load_config
+log = logging.getLogger("echelon")
+
+
+def default_config_path() -> Path:
+    """The embedded default run config (``ray_configs/local.yaml``), shipped inside the package."""
+    return Path(str(importlib.resources.files("echelon") / "configs" / "local.yaml"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="train_distributed.py",
         description="Train Echelon with the Ray actor-learner (or in one process with --serial).",
     )
-    p.add_argument("--config", type=Path, help="YAML run config (ray_configs/*.yaml); optional with --resume")
+    p.add_argument("--config", type=Path,
+                   help="YAML run config (default: the embedded ray_configs/local.yaml; with --resume: the run's own)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="dotted override, repeatable (e.g. --set ppo.lr=1e-3)",
@@ -38,35 +48,110 @@ def build_parser() -> argparse.ArgumentParser:
         "(always start one) or HOST:PORT; default: ray.address from the config",
     )
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from its newest usable checkpoint")
-    p.add_argument("--serial", action="store_true", help="one process, no Ray (echelon.ppo.serial)")
+    p.add_argument("--serial", action="store_true", help="one process, no Ray (echelon.actors.serial)")
     p.add_argument("--stop-after-updates", type=int, help="stop cleanly (with a checkpoint) after this many updates")
     return p
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Optional[tuple]]:
-    """The run config and, with ``--resume``, the checkpoint ``(path, payload, skipped)``.
+class UserError(Exception):
+    """Something the user can fix; printed as one line, exit status 2."""
 
-    A resumed run takes the checkpoint's config (so the run continues as it started), then
-    applies ``--set`` overrides (e.g. a larger ``learner.total_env_steps``).
+
+# Keys whose change on resume would load weights into other shapes or train on another game.
+_SIGNATURE_PREFIXES = ("model.", "rollout.env", "env.packs_per_team", "env.size_x", "env.size_y", "env.obs_mode",
+                       "env.blue", "env.red")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(old: dict, new: dict) -> dict[str, list]:
+    """``{dotted key: [old, new]}`` for every leaf that differs between two config dicts."""
+    a, b = _flatten(old), _flatten(new)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def unsafe_changes(changes: dict[str, list]) -> list[str]:
+    """The changed keys a resume cannot take (model shapes, env signature)."""
+    return [k for k in changes if k.startswith(_SIGNATURE_PREFIXES)]
+
+
+@dataclass
+class Plan:
+    """A checked run: what ``main`` hands to the serial loop or the Ray driver."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    resume_from: Optional[ResumePoint]
+    changed: dict
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Optional[ResumePoint], dict]:
+    """The run config, the resume point (``--resume``) and the keys changed against the checkpoint.
+
+    A resumed run starts from its checkpoint's config (or ``--config``), then applies ``--set``;
+    a change that alters model shapes or the env signature is refused, naming the keys.
     """
     if args.resume is None:
-        if args.config is None:
-            raise ConfigError("--config is required (or --resume RUN_DIR)")
-        return load_config(args.config, args.overrides), None
+        return load_config(args.config or default_config_path(), args.overrides), None, {}
     found = find_latest_checkpoint(args.resume)
-    data = found[1].get("config")
-    if not isinstance(data, dict):
-        raise CheckpointError(f"checkpoint {found[0]} carries no config; cannot resume from it")
+    old = config_to_dict(load_config(None, (), base=found.state.config))
+    if args.config is not None:
+        cfg = load_config(args.config, args.overrides)
+    else:
+        cfg = load_config(None, args.overrides, base=old)
+    changes = config_changes(old, config_to_dict(cfg))
+    bad = unsafe_changes(changes)
+    if bad:
+        what = ", ".join(f"{k} ({changes[k][0]} -> {changes[k][1]})" for k in bad)
+        raise UserError(f"cannot resume {args.resume} with a changed {what}: it changes the model's shapes "
+                        "or the game; start a new run instead")
+    return cfg, found, changes
+
+
+def check_env(cfg: TrainConfig) -> None:
+    """Build one copy of the configured env (an unknown id fails here, not inside a Ray actor)."""
+    from echelon.env.adapters import make_vector_env
+
     try:
-        merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(list(args.overrides)))
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"invalid override: {exc}") from None
-    return config_from_dict(OmegaConf.to_container(merged)), found
+        env = make_vector_env(cfg, 1, cfg.seed)
+    except Exception as exc:  # gymnasium / pettingzoo raise many types for a bad id or kwargs
+        raise UserError(f"rollout.env={cfg.rollout.env!r} cannot be built: {type(exc).__name__}: {exc}") from None
+    env.close()
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Create the run dir and prove it writable; :class:`UserError` naming the path and the cause."""
+    probe = run_dir / ".write-test"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"run dir {str(run_dir)!r} is not writable: {exc.strerror or exc}") from None
 
 
 def default_run_dir(config: Optional[Path]) -> Path:
-    stem = config.stem if config else "run"
+    stem = config.stem if config else "local"
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare(args: argparse.Namespace) -> Plan:
+    """Every check that needs no Ray; raises :class:`UserError`, ``ConfigError`` or ``CheckpointError``."""
+    if args.serial and args.stop_after_updates is not None:
+        raise UserError("--stop-after-updates applies to the Ray trainer only")
+    cfg, resume_from, changed = resolve_config(args)
+    check_env(cfg)
+    run_dir = args.resume or args.run_dir or default_run_dir(args.config)
+    check_run_dir(run_dir)
+    return Plan(cfg, run_dir, resume_from, changed)
 
 
 def connect_ray(address: str) -> tuple[Any, bool]:
@@ -86,7 +171,8 @@ def connect_ray(address: str) -> tuple[Any, bool]:
             return ray.init(address="auto"), False
         except ConnectionError:
             pass
-    has_dashboard = all(importlib.util.find_spec(m) is not None for m in ("aiohttp", "aiohttp_cors", "prometheus_client"))
+    deps = ("aiohttp", "aiohttp_cors", "prometheus_client")
+    has_dashboard = all(importlib.util.find_spec(m) is not None for m in deps)
     ctx = ray.init(
         address="local",
         include_dashboard=has_dashboard,
@@ -97,41 +183,36 @@ def connect_ray(address: str) -> tuple[Any, bool]:
     return ctx, True
 
 
-def _print_summary(result: dict, stream: Any = sys.stdout) -> None:
-    print("\n[echelon] run summary", file=stream)
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"  {key:<{width}}  {value}", file=stream)
-    sys.stdout.flush()
+def run_serial(plan: Plan) -> dict:
+    from echelon.actors.serial import train_serial
 
-
-def run_serial(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
-    from echelon.ppo.serial import train_serial
-
-    out = train_serial(cfg, run_dir, resume=resume)
+    out = train_serial(plan.cfg, plan.run_dir, resume_from=plan.resume_from, changed=plan.changed)
     return {
         "mode": "serial",
-        "log": str(run_dir / "train_log.jsonl"),
-        "checkpoints": str(run_dir / "checkpoints"),
+        "log": str(plan.run_dir / "train_log.jsonl"),
+        "checkpoints": str(plan.run_dir / "checkpoints"),
         **{k: v for k, v in out.items() if k not in ("run_dir", "wandb")},
         "wandb": out["wandb"] or "disabled (metrics.wandb_mode=disabled)",
     }
 
 
-def run_ray(cfg: TrainConfig, run_dir: Path, resume_from: Optional[tuple], address: str, stop_after: Optional[int]) -> dict:
+def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
     import ray
 
     from echelon.actors.orchestrator import Orchestrator
     from echelon.actors.progress import make_progress
     from echelon.metrics import names as N
 
+    cfg = plan.cfg
     ctx, started_here = connect_ray(address)
     try:
-        where = "started a local Ray instance" if started_here else f"connected to {ctx.address_info.get('gcs_address')}"
+        gcs = ctx.address_info.get("gcs_address")
+        where = "started a local Ray instance" if started_here else f"connected to {gcs}"
         dash = ctx.dashboard_url
-        print(f"[echelon] {where}; dashboard: {'http://' + dash if dash else 'not running'}", flush=True)
+        log.info("%s; dashboard: %s", where, "http://" + dash if dash else "not running")
         progress = make_progress(every=max(1, cfg.learner.checkpoint_every // 2))
-        orch = Orchestrator(cfg, run_dir, resume_from=resume_from, stop_at_update=stop_after, progress=progress)
+        orch = Orchestrator(cfg, plan.run_dir, resume_from=plan.resume_from, stop_at_update=stop_after,
+                            progress=progress, resume_changes=plan.changed)
         res = orch.run()
     finally:
         ray.shutdown()
@@ -149,32 +230,50 @@ def run_ray(cfg: TrainConfig, run_dir: Path, resume_from: Optional[tuple], addre
         "win_rate_vs_heuristic": last.get(N.EPISODE_WIN_RATE),
         "wall_s": round(res.elapsed_s, 1),
         "log": res.log_path,
-        "checkpoints": str(Path(res.run_dir) / "checkpoints") + (f" (last: {Path(res.checkpoint).name})" if res.checkpoint else ""),
+        "checkpoints": str(Path(res.run_dir) / "checkpoints")
+        + (f" (last: {Path(res.checkpoint).name})" if res.checkpoint else ""),
         "wandb": res.wandb or "disabled (metrics.wandb_mode=disabled)",
         "resume_with": f"--resume {res.run_dir}",
     }
 
 
+def setup_logging() -> None:
+    """Operational events of the ``echelon`` loggers go to stderr as ``[echelon] message`` lines."""
+    root = logging.getLogger("echelon")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[echelon] %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
+def _print_summary(result: dict, stream: Any = sys.stdout) -> None:
+    print("\n[echelon] run summary", file=stream)
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"  {key:<{width}}  {value}", file=stream)
+    stream.flush()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging()
     try:
-        cfg, resume_from = resolve_config(args)
-    except (ConfigError, CheckpointError) as exc:
+        plan = prepare(args)
+    except (UserError, ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    run_dir = args.resume or args.run_dir or default_run_dir(args.config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"[echelon] run dir: {run_dir}", flush=True)
-    if args.serial:
-        if args.stop_after_updates is not None:
-            print("error: --stop-after-updates applies to the Ray trainer only", file=sys.stderr)
-            return 2
-        summary = run_serial(cfg, run_dir, resume=args.resume is not None)
-    else:
-        address = args.address or cfg.ray.address
-        summary = run_ray(cfg, run_dir, resume_from, address, args.stop_after_updates)
+    print(f"[echelon] run dir: {plan.run_dir}", flush=True)
+    try:
+        if args.serial:
+            summary = run_serial(plan)
+        else:
+            summary = run_ray(plan, args.address or plan.cfg.ray.address, args.stop_after_updates)
+    except CheckpointError as exc:  # a checkpoint that cannot be written (disk full, permissions)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _print_summary(summary)
-    tmp = run_dir / ".summary.json.tmp"
+    tmp = plan.run_dir / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(tmp, run_dir / "summary.json")
+    os.replace(tmp, plan.run_dir / "summary.json")
     return 0

@@ -8,7 +8,7 @@ sending N copies.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import ray
 
@@ -68,14 +68,15 @@ class LearnerActor:
         version, ref = self.publish()
         return version, [ref]
 
-    def state_dict(self) -> dict:
-        """Learner state (model, optimizer, normalisers, counters) plus this process's RNGs."""
-        return {"learner": self.learner.state_dict(), "rng": capture_rng_state()}
+    def state_dict(self) -> tuple[dict, dict]:
+        """``(Learner.state_dict(), this process's RNG states)`` for the checkpoint payload."""
+        return self.learner.state_dict(), capture_rng_state()
 
-    def load_state_dict(self, state: dict) -> int:
-        self.learner.load_state_dict(state["learner"])
-        if state.get("rng") is not None:
-            restore_rng_state(state["rng"])
+    def load_state_dict(self, learner_state: dict, rng: Optional[dict] = None) -> int:
+        """Restore a checkpoint's learner state (and RNGs when it has them); returns the version."""
+        self.learner.load_state_dict(learner_state)
+        if rng is not None:
+            restore_rng_state(rng)
         self._published = None
         return self.learner.version
 

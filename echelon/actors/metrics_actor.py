@@ -23,8 +23,10 @@ DASHBOARD_GAUGES = (N.TRAIN_ENV_STEPS, N.PERF_SPS, N.EPISODE_RETURN_MEAN, N.EPIS
 class MetricsActor:
     """Plain class; ``ray.remote(MetricsActor)`` is the actor."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: str, console: bool = False, dashboard: bool = True) -> None:
-        self.hub = MetricsHub.from_config(cfg, Path(run_dir), console=console)
+    def __init__(
+        self, cfg: TrainConfig, run_dir: str, console: bool = False, dashboard: bool = True, run_id: str = ""
+    ) -> None:
+        self.hub = MetricsHub.from_config(cfg, Path(run_dir), console=console, run_id=run_id)
         self._gauges: dict[str, Any] = {}
         if dashboard:
             from ray.util.metrics import Gauge

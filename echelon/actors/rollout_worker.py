@@ -1,4 +1,4 @@
-"""RolloutWorker: the Ray shell around a :class:`~echelon.ppo.collector.RolloutCollector`.
+"""RolloutWorker: the Ray shell around a :class:`~echelon.ppo.rollout.RolloutCollector`.
 
 One worker owns one vector env of ``rollout.num_envs`` copies (Echelon matches), a CPU copy of
 the policy and its LSTM states (the collector carries them across ``sample`` calls). It samples
@@ -12,12 +12,26 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import ray
 
 from echelon.config import TrainConfig
+
+
+class FragmentHeader(NamedTuple):
+    """What a worker says about a fragment, read by the driver without the arrays."""
+
+    worker: int
+    incarnation: str  # the worker process that sampled it (new after a restart)
+    node: Optional[str]  # Ray node id the fragment is stored on
+    version: int  # policy version it was sampled with; -1: the worker had no weights (no fragment)
+    env_steps: int
+    agent_steps: int
+    episodes: int
+    sample_s: float  # seconds inside the collector
+
 
 
 def worker_seed(base_seed: int, worker_index: int, start_update: int, reconstructed: bool = False) -> int:
@@ -95,7 +109,7 @@ class RolloutWorker:
             raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
         setter(float(heuristic_weapon_fire_prob))
 
-    def sample(self) -> tuple[dict, Any]:
+    def sample(self) -> tuple[FragmentHeader, Any]:
         """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
 
         Called with ``num_returns=2``: the driver reads the header (version, sizes, the node the
@@ -121,9 +135,9 @@ class RolloutWorker:
         )
         return header, frag
 
-    def _header(self, **fields: Any) -> dict:
+    def _header(self, **fields: Any) -> FragmentHeader:
         """Fragment header: who sampled it (worker, incarnation, node) plus ``fields``."""
-        return {"worker": self.worker_index, "incarnation": self.incarnation, "node": self.node_id(), **fields}
+        return FragmentHeader(worker=self.worker_index, incarnation=self.incarnation, node=self.node_id(), **fields)
 
     def node_id(self) -> Optional[str]:
         """Ray node this worker runs on (None when used as a plain class without Ray)."""

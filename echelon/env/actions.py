@@ -71,7 +71,7 @@ def sanitize(actions: Mapping, rows: int, out: dict[str, np.ndarray], bad: np.nd
     """
     check_structure(actions, rows)
     bad[...] = 0
-    for key, (shape, kind, lo, hi) in ACTION_SPECS.items():
+    for key, (_shape, kind, lo, hi) in ACTION_SPECS.items():
         a = np.asarray(actions[key])
         if kind == "box":
             a = a.astype(np.float64, copy=False)

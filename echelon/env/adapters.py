@@ -151,7 +151,8 @@ class PettingZooVectorEnv:
             act = {}
             for j, a in enumerate(self.agents):
                 if self._alive[e * A + j]:
-                    act[a] = {k: v[e * A + j] for k, v in actions.items()} if isinstance(actions, dict) else actions[e * A + j]
+                    row = e * A + j
+                    act[a] = {k: v[row] for k, v in actions.items()} if isinstance(actions, dict) else actions[row]
             obs, rew, term, trunc, _ = env.step(act)
             self._ep_len[e] += 1
             for j, a in enumerate(self.agents):

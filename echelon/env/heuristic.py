@@ -49,12 +49,12 @@ class HeuristicController:
         sim = self.sim
         if len(self.idx) == 0:
             return
-        I = self.idx
+        bots = self.idx
         E = sim.E
-        pos = sim.pos[:, I]
-        yaw = sim.yaw[:, I]
-        cand = sim.visible[:, I] & sim.enemy[I][None]
-        dm = np.where(cand, sim.dist[:, I], np.inf)
+        pos = sim.pos[:, bots]
+        yaw = sim.yaw[:, bots]
+        cand = sim.visible[:, bots] & sim.enemy[bots][None]
+        dm = np.where(cand, sim.dist[:, bots], np.inf)
         near = np.argmin(dm, axis=2)
         dnear = np.take_along_axis(dm, near[..., None], 2)[..., 0]
         fighting = dnear <= ENGAGE_RANGE
@@ -76,26 +76,26 @@ class HeuristicController:
         ahead = sim._cells(pos[..., 0] + 2.5 * c, pos[..., 1] + 2.5 * s, eidx)
         blocked = np.take(sim.solid_h, ahead) > pos[..., 2] + S.STEP_HEIGHT
         strafe = np.where(blocked, self.side, strafe)
-        vertical = np.where(blocked & sim.jumper[I], 1.0, -1.0)
-        mv = sim.act_move[:, I]
+        vertical = np.where(blocked & sim.jumper[bots], 1.0, -1.0)
+        mv = sim.act_move[:, bots]
         mv[..., 0] = fwd
         mv[..., 1] = strafe
         mv[..., 2] = vertical
         mv[..., 3] = np.clip(err * 3.0, -1.0, 1.0)
-        sim.act_move[:, I] = mv
-        hot = sim.heat[:, I] > VENT_FRAC * sim.heat_cap[I]
+        sim.act_move[:, bots] = mv
+        hot = sim.heat[:, bots] > VENT_FRAC * sim.heat_cap[bots]
         u = hash_uniform(self.key[:, None, None], sim.step_count[:, None, None], _R_FIRE,
-                         (I[None, :, None] * 5 + np.arange(5)[None, None, :]))
+                         (bots[None, :, None] * 5 + np.arange(5)[None, None, :]))
         shoot = (dnear <= ENGAGE_RANGE)[..., None] & (u < self.fire_prob) & ~hot[..., None]
         trig = shoot.copy()
         trig[..., S.VENT_TRIGGER] = hot
         # Smoke only when hurt and under pressure.
-        hurt = sim.hp[:, I] < 0.5 * sim.max_hp[I]
+        hurt = sim.hp[:, bots] < 0.5 * sim.max_hp[bots]
         trig[..., 4] &= hurt
-        sim.act_trigger[:, I] = trig
-        sim.act_target[:, I] = 0
-        ecm = sim.has_ewar[I] & (dnear <= S.ECM_RANGE) & (sim.heat[:, I] < ECM_HEAT_FRAC * sim.heat_cap[I])
-        sim.act_ewar[:, I] = np.where(ecm, 1, 0)
-        sim.act_sort[:, I] = 0
-        sim.act_hostile[:, I] = 1
-        sim.act_comm[:, I] = 0.0
+        sim.act_trigger[:, bots] = trig
+        sim.act_target[:, bots] = 0
+        ecm = sim.has_ewar[bots] & (dnear <= S.ECM_RANGE) & (sim.heat[:, bots] < ECM_HEAT_FRAC * sim.heat_cap[bots])
+        sim.act_ewar[:, bots] = np.where(ecm, 1, 0)
+        sim.act_sort[:, bots] = 0
+        sim.act_hostile[:, bots] = 1
+        sim.act_comm[:, bots] = 0.0

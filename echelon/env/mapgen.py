@@ -217,7 +217,9 @@ def _place_zone(rng: np.random.Generator, cfg: EnvConfig, spawns: np.ndarray, ha
     return cand[best].astype(np.float32), radius
 
 
-def _clear_lane(rng: np.random.Generator, height: np.ndarray, material: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+def _clear_lane(
+    rng: np.random.Generator, height: np.ndarray, material: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> None:
     """Clear an L-shaped lane ``LANE_WIDTH`` cells wide from point ``a`` to ``b`` (m)."""
     w = LANE_WIDTH / 2.0
     corner = np.array([b[0], a[1]]) if rng.random() < 0.5 else np.array([a[0], b[1]])

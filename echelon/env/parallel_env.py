@@ -43,7 +43,9 @@ class EchelonParallelEnv(ParallelEnv):
 
     metadata = {"render_modes": ["rgb_array"], "name": "echelon_v0"}
 
-    def __init__(self, cfg: Optional[EnvConfig] = None, render_mode: Optional[str] = "rgb_array", render_scale: int = 6):
+    def __init__(
+        self, cfg: Optional[EnvConfig] = None, render_mode: Optional[str] = "rgb_array", render_scale: int = 6
+    ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.cfg = cfg or EnvConfig()
@@ -164,7 +166,8 @@ class EchelonParallelEnv(ParallelEnv):
         events = self.vec.last_events
         final = self.vec.final_state.get(0) if self._ended else None
         if final is not None:
-            pos, yaw, alive, material, height = final["pos"], final["yaw"], final["alive"], final["material"], final["height"]
+            pos, yaw, alive = final["pos"], final["yaw"], final["alive"]
+            material, height = final["material"], final["height"]
             zone_center, zone_radius = final["zone_center"], final["zone_radius"]
             smoke_pos, smoke_on = final["smoke_pos"], final["smoke_on"]
         else:

@@ -110,7 +110,7 @@ def render_frame(
     if shots is not None:
         segs = np.asarray(shots, dtype=np.float64).reshape(-1, 4)
         teams = np.zeros(len(segs), dtype=np.int64) if shot_team is None else np.asarray(shot_team).reshape(-1)
-        for (x0, y0, x1, y1), t in zip(segs, teams):
+        for (x0, y0, x1, y1), t in zip(segs, teams, strict=False):
             draw.line(px(x0, y0) + px(x1, y1), fill=SHOT_RGB[int(t) % 2], width=max(1, scale // 3))
 
     pos = np.asarray(mech_pos, dtype=np.float64)
@@ -126,7 +126,9 @@ def render_frame(
         yaw = float(mech_yaw[k])
         # Image y points down, so a counter-clockwise world heading is clockwise on screen.
         rot = CLASS_ROTATION[cls] - np.degrees(yaw)
-        draw.regular_polygon((mx, my, half), CLASS_SIDES[cls], rotation=rot, fill=TEAM_RGB[int(mech_team[k])], outline=OUTLINE_RGB)
+        draw.regular_polygon(
+            (mx, my, half), CLASS_SIDES[cls], rotation=rot, fill=TEAM_RGB[int(mech_team[k])], outline=OUTLINE_RGB
+        )
         tip = (mx + 1.6 * half * np.cos(yaw), my - 1.6 * half * np.sin(yaw))
         draw.line((mx, my) + tip, fill=HEADING_RGB, width=max(1, scale // 4))
     return np.asarray(img, dtype=np.uint8)

@@ -91,7 +91,8 @@ class EchelonVecEnv:
 
     # rows <-> [E, M] helpers
     def _rows(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
-        np.copyto(out.reshape(self.num_envs, self.agents_per_env, *out.shape[1:]), a[:, self.controlled], casting="unsafe")
+        shaped = out.reshape(self.num_envs, self.agents_per_env, *out.shape[1:])
+        np.copyto(shaped, a[:, self.controlled], casting="unsafe")
         return out
 
     def reset(self, seed: int = 0) -> np.ndarray:

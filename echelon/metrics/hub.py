@@ -16,6 +16,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from echelon.metrics import names as N
+from echelon.metrics.records import trace_id
 from echelon.metrics.sinks import ConsoleSink, JsonlSink, Sink, WandbSink
 
 LOG_NAME = "train_log.jsonl"
@@ -91,8 +92,9 @@ class MetricsHub:
         sinks: extra sinks besides the JSONL one (console, W&B); built by :meth:`from_config`.
     """
 
-    def __init__(self, run_dir: str | Path, window: int = 100, sinks: Iterable[Sink] = ()) -> None:
+    def __init__(self, run_dir: str | Path, window: int = 100, sinks: Iterable[Sink] = (), run_id: str = "") -> None:
         self.run_dir = Path(run_dir)
+        self.run_id = run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / LOG_NAME
         self._jsonl = JsonlSink(self.log_path)
@@ -102,10 +104,11 @@ class MetricsHub:
         self._winners: deque[Optional[str]] = deque(maxlen=window)
         self._reasons: deque[Optional[str]] = deque(maxlen=window)
         self.episode_count = 0
-        self.last_update: dict[str, Any] = {}
 
     @classmethod
-    def from_config(cls, cfg: Any, run_dir: str | Path, console: Optional[bool] = None) -> "MetricsHub":
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path, console: Optional[bool] = None, run_id: str = ""
+    ) -> "MetricsHub":
         """Hub with the sinks ``cfg.metrics`` asks for; ``console`` overrides metrics.console."""
         mcfg = cfg.metrics
         sinks: list[Sink] = []
@@ -113,7 +116,7 @@ class MetricsHub:
             sinks.append(ConsoleSink())
         if mcfg.wandb_mode != "disabled":
             sinks.append(WandbSink(cfg, run_dir))
-        return cls(run_dir, window=mcfg.window, sinks=sinks)
+        return cls(run_dir, window=mcfg.window, sinks=sinks, run_id=run_id)
 
     def set_episode_count(self, count: int) -> None:
         """Continue the cumulative episode counter after a resume."""
@@ -134,10 +137,11 @@ class MetricsHub:
         return stats
 
     def log_update(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Complete an update record with the episode window and write it; returns the record."""
-        full = {N.KIND: N.KIND_UPDATE, N.TIME: time.time(), **record, **self.window_stats()}
+        """Complete an update record (window, time, run and trace ids), write it; returns the record."""
+        full = {N.KIND: N.KIND_UPDATE, N.TIME: time.time(), N.RUN_ID: self.run_id, **record, **self.window_stats()}
+        if N.TRAIN_UPDATE in full:
+            full[N.TRACE_ID] = trace_id(self.run_id, full[N.TRAIN_UPDATE])
         self._write(full)
-        self.last_update = full
         return full
 
     def log(self, records: Sequence[dict[str, Any]]) -> None:
@@ -146,7 +150,7 @@ class MetricsHub:
             if rec.get(N.KIND, N.KIND_UPDATE) == N.KIND_UPDATE:
                 self.log_update(rec)
             else:
-                self._write({N.TIME: time.time(), **rec})
+                self._write({N.TIME: time.time(), N.RUN_ID: self.run_id, **rec})
 
     def _write(self, record: dict[str, Any]) -> None:
         for sink in self._sinks:

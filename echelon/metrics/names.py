@@ -97,6 +97,8 @@ GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/", "error/")
 REQUIRED_UPDATE_KEYS = (
     KIND,
     TIME,
+    RUN_ID,
+    TRACE_ID,
     TRAIN_UPDATE,
     TRAIN_ENV_STEPS,
     TRAIN_AGENT_STEPS,

@@ -1,16 +1,26 @@
-"""Update records shared by both training loops (serial and Ray): learner stats -> log keys.
+"""The log records of both training loops (serial and Ray), built in one place.
 
-Kept free of Ray so the serial loop builds its records with the same code as the driver.
+``meta`` (run start), ``resume``, ``update``, ``summary``: the builders below take the run's
+:class:`~echelon.checkpoint.Counters` and what the loop measured, and return flat dicts keyed by
+:mod:`echelon.metrics.names`. The hub stamps ``type`` defaults, ``time``, ``run_id`` and, on
+update records, ``trace_id``. Kept free of Ray so the serial loop and the driver build their
+records with the same code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
+import sys
+import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+from echelon.checkpoint import Counters
+from echelon.config import TrainConfig, config_to_dict
 from echelon.metrics import names as N
 
 # Learner stat keys (Learner.update's dict plus the lag/timing keys of measured_update) -> log
@@ -86,3 +96,155 @@ def run_provenance() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return {"git_sha": git_sha(), "versions": versions}
+
+
+def new_run_id() -> str:
+    """A fresh run id (12 hex digits); kept across resumes in the checkpoints."""
+    return uuid.uuid4().hex[:12]
+
+
+def trace_id(run_id: str, update: int) -> str:
+    """``"<run_id>:<update>"``: joins an update record and the checkpoint saved at that update."""
+    return f"{run_id}:{int(update)}"
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def env_signature(cfg: TrainConfig) -> dict[str, Any]:
+    """What a policy's shapes and its game depend on: env id and kwargs, the Echelon match, the model."""
+    c = config_to_dict(cfg)
+    sig = {"rollout.env": c["rollout"]["env"], "rollout.env_kwargs": c["rollout"]["env_kwargs"], "model": c["model"]}
+    if cfg.rollout.env == "echelon":
+        sig["env"] = c["env"]
+    return sig
+
+
+def counter_fields(c: Counters) -> dict[str, Any]:
+    """The cumulative counters as log keys (resume and summary records)."""
+    return {
+        N.TRAIN_UPDATE: c.update,
+        N.TRAIN_ENV_STEPS: c.env_steps,
+        N.TRAIN_AGENT_STEPS: c.agent_steps,
+        N.EPISODE_COUNT: c.episodes,
+        N.PERF_DROPPED_FRAGMENTS: c.dropped_fragments,
+        N.PERF_WORKER_RESTARTS: c.worker_restarts,
+        N.PERF_LOST_FRAGMENTS: c.lost_fragments,
+    }
+
+
+def meta_record(cfg: TrainConfig, *, mode: str, device: str, resumed: bool, **extra: Any) -> dict[str, Any]:
+    """The run-start record: config, seeds, provenance, hashes, plus loop-specific ``extra``."""
+    from echelon.metrics.schema import SCHEMA_VERSION
+
+    config = config_to_dict(cfg)
+    return {
+        N.KIND: N.KIND_META,
+        N.SCHEMA_VERSION: SCHEMA_VERSION,
+        "mode": mode,
+        "command": list(sys.argv),
+        "config": config,
+        "seed": cfg.seed,
+        "config_hash": _hash(config),
+        "env_signature_hash": _hash(env_signature(cfg)),
+        **run_provenance(),
+        "device": device,
+        "learner_device": device,
+        "resumed": resumed,
+        **extra,
+    }
+
+
+def resume_record(
+    c: Counters,
+    *,
+    checkpoint: str | Path,
+    skipped: Sequence[tuple[Any, str]],
+    abandoned: Optional[list[int]],
+    changed: Optional[dict] = None,
+) -> dict[str, Any]:
+    """Where a resumed run restarts from, what it skipped, abandoned and changed."""
+    return {
+        N.KIND: N.KIND_RESUME,
+        N.RESUME_FROM: str(checkpoint),
+        N.RESUME_SKIPPED: [str(p) for p, _ in skipped],
+        N.RESUME_ABANDONED: abandoned,
+        N.RESUME_CHANGED: changed or {},
+        **counter_fields(c),
+    }
+
+
+def update_record(
+    c: Counters,
+    stats: dict[str, Any],
+    *,
+    version: int,
+    elapsed_s: float,
+    env_steps_at_start: int,
+    agent_steps_at_start: int,
+    wait_s: float,
+    num_workers: int,
+    curriculum: Optional[float] = None,
+) -> dict[str, Any]:
+    """One update: counters after it, the learner's stats and the pipeline's throughput.
+
+    ``elapsed_s``: seconds since this process started training; the rates count the steps of
+    this process only (``*_at_start`` are the counters it resumed from).
+    """
+    elapsed = max(elapsed_s, 1e-9)
+    record = {
+        N.KIND: N.KIND_UPDATE,
+        N.TRAIN_UPDATE: c.update,
+        N.TRAIN_ENV_STEPS: c.env_steps,
+        N.TRAIN_AGENT_STEPS: c.agent_steps,
+        N.TRAIN_POLICY_VERSION: int(version),
+        **learner_stats_to_record(stats),
+        N.PERF_SPS: (c.env_steps - env_steps_at_start) / elapsed,
+        N.PERF_AGENT_SPS: (c.agent_steps - agent_steps_at_start) / elapsed,
+        N.PERF_WAIT_S: wait_s,
+        N.PERF_DROPPED_FRAGMENTS: c.dropped_fragments,
+        N.PERF_WORKER_RESTARTS: c.worker_restarts,
+        N.PERF_LOST_FRAGMENTS: c.lost_fragments,
+        N.PERF_NUM_WORKERS: num_workers,
+        N.PERF_ELAPSED_S: elapsed_s,
+    }
+    if curriculum is not None:
+        record[N.TRAIN_CURRICULUM] = curriculum
+    return record
+
+
+def summary_record(c: Counters, *, stopped_by: str, checkpoint: Optional[str | Path], elapsed_s: float) -> dict:
+    """The last record of a run (or of one leg of a resumed run)."""
+    return {
+        N.KIND: N.KIND_SUMMARY,
+        "stopped_by": stopped_by,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        **counter_fields(c),
+        N.PERF_ELAPSED_S: elapsed_s,
+    }
+
+
+def abandoned_updates(log_path: str | Path, resumed_update: int) -> Optional[list[int]]:
+    """``[first, last]`` update numbers that stand in the log beyond ``resumed_update``, or None.
+
+    Replays the log's own resumes (each drops the standing updates past its counter), so
+    updates abandoned by an earlier resume are not named again.
+    """
+    path = Path(log_path)
+    if not path.is_file():
+        return None
+    standing: list[int] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash; the validator reports it
+            kind = rec.get(N.KIND)
+            if kind == N.KIND_UPDATE and isinstance(rec.get(N.TRAIN_UPDATE), int):
+                standing.append(rec[N.TRAIN_UPDATE])
+            elif kind == N.KIND_RESUME and isinstance(rec.get(N.TRAIN_UPDATE), int):
+                standing = [u for u in standing if u <= rec[N.TRAIN_UPDATE]]
+    gone = [u for u in standing if u > resumed_update]
+    return [min(gone), max(gone)] if gone else None

@@ -5,7 +5,7 @@ and ``[T, B, D]`` when training; LSTM state ``LSTMState(h [B, H], c [B, H])``. A
 memory (``model.lstm: false``) keeps the same interfaces with ``H = 0`` (empty state tensors).
 
 The critic predicts values in the *normalised* return space of ``value_norm`` (a
-:class:`~echelon.ppo.normalization.RunningNorm` buffer of this module, as is ``obs_norm``):
+:class:`~echelon.model.normalization.RunningNorm` buffer of this module, as is ``obs_norm``):
 callers de-normalise with :meth:`ActorCritic.denormalize_value` before GAE.
 """
 
@@ -29,7 +29,7 @@ from echelon.env.obs_layout import (
     flat_obs_to_suite_obs,
 )
 from echelon.model.distributions import ActionHead
-from echelon.ppo.normalization import RunningNorm
+from echelon.model.normalization import RunningNorm
 
 
 class LSTMState(NamedTuple):
@@ -234,7 +234,8 @@ class ActorCritic(nn.Module):
         if self.use_lstm:
             state, outs = state0, []
             for t in range(T):
-                h, state = self._core_step(x[t], state, episode_start_seq[t], None if valid_seq is None else valid_seq[t])
+                valid_t = None if valid_seq is None else valid_seq[t]
+                h, state = self._core_step(x[t], state, episode_start_seq[t], valid_t)
                 outs.append(h)
             feat = torch.stack(outs)
         else:

@@ -211,7 +211,9 @@ class ActionHead(nn.Module):
             self.nvec = [int(n) for n in np.asarray(space.nvec).reshape(-1)]
             self.logits = _init_linear(nn.Linear(in_dim, sum(self.nvec)), 0.01)
         else:
-            raise TypeError(f"unsupported action space {space!r}: use Box, Discrete, MultiBinary, MultiDiscrete or Dict")
+            raise TypeError(
+                f"unsupported action space {space!r}: use Box, Discrete, MultiBinary, MultiDiscrete or Dict"
+            )
 
     def forward(self, x: torch.Tensor):
         if self.kind == "Dict":

@@ -16,7 +16,7 @@ import torch
 from gymnasium import spaces
 
 from echelon.model.actor_critic import LSTMState
-from echelon.ppo.normalization import Moments
+from echelon.model.normalization import Moments
 
 
 @dataclass

@@ -31,7 +31,7 @@ from echelon.model.actor_critic import ActorCritic, LSTMState, build_policy
 from echelon.ppo.buffer import Fragment, SegmentBuffer
 from echelon.ppo.gae import compute_gae
 from echelon.ppo.loss import segment_loss
-from echelon.ppo.normalization import merge_moments, moments
+from echelon.model.normalization import merge_moments, moments
 from echelon.ppo.segments import segment_layout, segment_masks, segment_start_states, to_segments
 
 
@@ -166,14 +166,14 @@ class Learner:
             policy.value_norm.merge(batch)
 
         layouts = [segment_layout(t["obs"].shape[0], ppo.bptt_len, ppo.burn_in) for t in data]
-        S = sum(lay.K * t["obs"].shape[1] for lay, t in zip(layouts, data))
+        S = sum(lay.K * t["obs"].shape[1] for lay, t in zip(layouts, data, strict=False))
         buf = self._buffer
         if buf is None or buf.S != S or buf.L != ppo.bptt_len:
             buf = SegmentBuffer(ppo.bptt_len, S, policy.obs_dim, self.action_space, policy.state_size, dev)
             self._buffer = buf
         col = 0
         with torch.no_grad():
-            for lay, t in zip(layouts, data):
+            for lay, t in zip(layouts, data, strict=False):
                 n = lay.K * t["obs"].shape[1]
                 cols = slice(col, col + n)
                 buf.obs[:, cols] = to_segments(t["obs"], lay)

@@ -14,7 +14,7 @@ from echelon.config import TrainConfig
 from echelon.model.actor_critic import ActorCritic, LSTMState
 from echelon.model.distributions import empty_action_buffer, to_env_action
 from echelon.ppo.buffer import Fragment
-from echelon.ppo.normalization import moments
+from echelon.model.normalization import moments
 
 
 def _store(dst, t: int, src) -> None:

@@ -15,7 +15,9 @@ from echelon.env.render import TEAM_RGB
 from echelon.env.sim import REWARD_PARTS
 
 
-def _env(packs: int = 1, size: int = 40, obs_mode: str = "full", seconds: float = 20.0, red: str = "heuristic") -> EchelonParallelEnv:
+def _env(
+    packs: int = 1, size: int = 40, obs_mode: str = "full", seconds: float = 20.0, red: str = "heuristic"
+) -> EchelonParallelEnv:
     return EchelonParallelEnv(
         EnvConfig(packs_per_team=packs, size_x=size, size_y=size, obs_mode=obs_mode, episode_seconds=seconds, red=red),
         render_scale=4,
@@ -47,7 +49,8 @@ def test_agents_spaces_and_reset():
     assert env.render_mode == "rgb_array"
     space = env.observation_space("red_3")
     assert space.shape == (FLAT_OBS_DIM,) and space.dtype == np.float32
-    assert set(env.action_space("blue_0").spaces) == {"move", "trigger", "target", "ewar", "sort", "hostile_only", "comm"}
+    keys = {"move", "trigger", "target", "ewar", "sort", "hostile_only", "comm"}
+    assert set(env.action_space("blue_0").spaces) == keys
     obs, infos = env.reset(seed=7)
     assert env.agents == env.possible_agents
     assert set(obs) == set(infos) == set(env.possible_agents)

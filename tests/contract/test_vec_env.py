@@ -20,7 +20,8 @@ def rollout(env, seed, steps, actions):
         term.append(te.copy())
         trunc.append(tr.copy())
         starts.append(info["episode_start"].copy())
-        outs += [(ep["env"], ep["length"], ep["outcome"]["reason"], ep["outcome"]["winner"], ep["return"]) for ep in info["episodes"]]
+        outs += [(ep["env"], ep["length"], ep["outcome"]["reason"], ep["outcome"]["winner"], ep["return"])
+                 for ep in info["episodes"]]
     return np.array(obs), np.array(rew), np.array(term), np.array(trunc), np.array(starts), outs
 
 
@@ -34,7 +35,7 @@ def test_same_seed_same_actions_bit_identical():
     acts = make_actions(n * 10, steps)
     a = rollout(EchelonVecEnv(CFG, n), 11, steps, acts)
     b = rollout(EchelonVecEnv(CFG, n), 11, steps, acts)
-    for x, y in zip(a[:5], b[:5]):
+    for x, y in zip(a[:5], b[:5], strict=False):
         np.testing.assert_array_equal(x, y)
     assert a[5] == b[5] and len(a[5]) >= n
     c = rollout(EchelonVecEnv(CFG, n), 12, steps, acts)
@@ -53,6 +54,6 @@ def test_batched_equals_single_envs(cfg):
         sl = slice(A * i, A * (i + 1))
         sacts = [{k: v[sl] for k, v in a.items()} for a in acts]
         single = rollout(single_env, 7, steps, sacts)
-        for x, y in zip(batched[:5], single[:5]):
+        for x, y in zip(batched[:5], single[:5], strict=False):
             np.testing.assert_array_equal(x[:, sl] if x.ndim > 1 else x, y)
         assert [o[1:] for o in batched[5] if o[0] == i] == [o[1:] for o in single[5]]

@@ -10,12 +10,11 @@ from echelon.env.obs_layout import FLAT_OBS_DIM
 from echelon.metrics import names as N
 from echelon.model.actor_critic import SetEncoder
 
-pytest.importorskip("echelon.env.vec_env", reason="EchelonVecEnv not in this tree yet")
 
 
 def test_echelon_serial_tiny_run(tmp_path: Path):
     from echelon.ppo.learner import Learner
-    from echelon.ppo.serial import train_serial
+    from echelon.actors.serial import train_serial
 
     cfg = load_config(
         None,

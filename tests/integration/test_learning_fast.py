@@ -8,7 +8,7 @@ import torch
 
 from echelon.config import load_config
 from echelon.metrics import names as N
-from echelon.ppo.serial import train_serial
+from echelon.actors.serial import train_serial
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -48,8 +48,8 @@ def cluster():
 
 def _delivered_waiting(orch, worker):
     """Headers of fragments from ``worker`` the driver holds that no finished update consumed."""
-    pooled = [payload[1] for _, _, payload in orch.pool.items]
-    return [h for h in pooled + list(orch.pending_batch) if h["worker"] == worker]
+    pooled = [header for _, header in orch.pool.payloads()]
+    return [h for h in pooled + list(orch.pending_batch) if h.worker == worker]
 
 
 def test_losing_a_worker_node_loses_at_most_its_in_flight_fragment(cluster, tmp_path):

@@ -5,18 +5,19 @@ import math
 import pytest
 
 from echelon.actors.learner_actor import learner_resources
-from echelon.actors.orchestrator import (
+from echelon.actors.schedule import (
     FragmentPool,
-    learner_stats_to_record,
+    curriculum_fire_prob,
     linear_ramp,
     resolve_num_workers,
     steps_per_update,
-    target_updates,
+    updates_left,
 )
 from echelon.actors.progress import eta_seconds
 from echelon.actors.rollout_worker import worker_seed
 from echelon.config import load_config
 from echelon.metrics import names as N
+from echelon.metrics.records import learner_stats_to_record
 
 
 def test_pool_drops_fragments_beyond_the_lag_bound():
@@ -64,14 +65,28 @@ def test_resolve_num_workers(requested, cpus, per, expected):
 def test_update_sizes():
     cfg = load_config(None, ["rollout.num_envs=4", "rollout.fragment_len=32", "learner.total_env_steps=1000"])
     assert steps_per_update(cfg, 2) == 256
-    assert target_updates(cfg, 2) == math.ceil(1000 / 256) == 4
+    assert updates_left(cfg, 2, 0) == math.ceil(1000 / 256) == 4
+    # The budget is env steps: a run resumed at 600 steps with other sizes needs ceil(400 / 64).
+    smaller = load_config(None, ["rollout.num_envs=2", "rollout.fragment_len=16", "learner.total_env_steps=1000"])
+    assert updates_left(smaller, 2, 600) == math.ceil(400 / 64) == 7
+    assert updates_left(cfg, 2, 1000) == 0 and updates_left(cfg, 2, 5000) == 0
+
+
+def test_curriculum_fire_prob_ramps_over_env_steps():
+    cfg = load_config(None, ["learner.total_env_steps=1000", "ray.curriculum_fire_prob_start=0.2",
+                             "ray.curriculum_fraction=0.5"])
+    assert curriculum_fire_prob(cfg, 0) == pytest.approx(0.2)
+    assert curriculum_fire_prob(cfg, 250) == pytest.approx(0.6)
+    assert curriculum_fire_prob(cfg, 900) == pytest.approx(1.0)
+    assert curriculum_fire_prob(load_config(None, []), 10) is None
 
 
 def test_learner_stats_renamed_to_log_keys():
     rec = learner_stats_to_record(
         {"policy_loss": 0.1, "clipfrac": 0.2, "lag_max": 1, "env_steps": 128, "version": 3.0, "weird": 1.0, "perf/x": 2}
     )
-    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.POLICY_CLIP_FRAC: 0.2, N.POLICY_LAG_MAX: 1, "train/weird": 1.0, "perf/x": 2}
+    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.POLICY_CLIP_FRAC: 0.2, N.POLICY_LAG_MAX: 1, "train/weird": 1.0,
+                   "perf/x": 2}
 
 
 def test_learner_asks_for_a_gpu_only_when_there_is_one():
@@ -101,14 +116,14 @@ def test_worker_without_weights_samples_nothing():
     cfg = load_config(None, ["rollout.env=gymnasium:CartPole-v1", "rollout.num_envs=2", "rollout.fragment_len=4"])
     worker = RolloutWorker(cfg, worker_index=3)
     header, fragment = worker.sample()
-    assert fragment is None and header["version"] == -1 and header["env_steps"] == 0
-    assert header["worker"] == 3 and header["incarnation"] == worker.incarnation
+    assert fragment is None and header.version == -1 and header.env_steps == 0
+    assert header.worker == 3 and header.incarnation == worker.incarnation
     assert RolloutWorker(cfg, worker_index=3).incarnation != worker.incarnation
 
     version, weights = 5, {k: v.clone() for k, v in worker.collector.policy.state_dict().items()}
     worker.set_weights(version, weights)
     header, fragment = worker.sample()
-    assert header["version"] == fragment.version == 5 and header["env_steps"] == 8
+    assert header.version == fragment.version == 5 and header.env_steps == 8
 
 
 def test_plain_progress_lines_end_with_an_eta():

@@ -1,6 +1,5 @@
 """make_vector_env adapters: Gymnasium (with observation masking) and PettingZoo ParallelEnv."""
 
-import functools
 
 import numpy as np
 import pytest
@@ -10,6 +9,10 @@ from pettingzoo.test import parallel_api_test
 
 from echelon.config import load_config
 from echelon.env.adapters import make_vector_env
+
+
+OBS_SPACE = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+ACTION_SPACE = spaces.Discrete(2)
 
 
 class CountdownEnv(ParallelEnv):
@@ -23,13 +26,12 @@ class CountdownEnv(ParallelEnv):
         self.agents = []
         self.t = 0
 
-    @functools.lru_cache(maxsize=None)
+    # PettingZoo wants the same space object on every call.
     def observation_space(self, agent):
-        return spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        return OBS_SPACE
 
-    @functools.lru_cache(maxsize=None)
     def action_space(self, agent):
-        return spaces.Discrete(2)
+        return ACTION_SPACE
 
     def _obs(self):
         return {a: np.array([self.t, self.possible_agents.index(a)], np.float32) for a in self.agents}

@@ -36,7 +36,7 @@ def _bfs_reference(passable: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """Plain 4-connected BFS, the slow twin of :func:`flood_fill`."""
     reach = np.zeros_like(passable)
     queue = deque()
-    for i, j in zip(*np.nonzero(seeds & passable)):
+    for i, j in zip(*np.nonzero(seeds & passable), strict=False):
         reach[i, j] = True
         queue.append((i, j))
     while queue:

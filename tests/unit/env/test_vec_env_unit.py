@@ -132,7 +132,7 @@ def test_dead_agent_reward_zero_until_match_end_then_outcome(loser_team, outcome
 def test_time_limit_truncation_flags():
     env = EchelonVecEnv(EnvConfig(**SMALL, episode_seconds=1.0), num_envs=2)
     env.reset(3)
-    for t in range(4):
+    for _ in range(4):
         o, r, te, tr, info = env.step(idle(10))
     assert tr.all() and not te.any() and info["episode_start"].all()
     assert [e["outcome"]["reason"] for e in info["episodes"]] == ["time", "time"]

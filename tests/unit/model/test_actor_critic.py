@@ -90,7 +90,8 @@ def test_set_encoder_ignores_masked_slots_and_is_permutation_invariant():
     empty = s.contact_mask < 0.5
     s.contacts[empty] = torch.randn(int(empty.sum()), CONTACT_DIM) * 50
     s.squad[s.squad_mask < 0.5] = 77.0
-    torch.testing.assert_close(policy.step(garbage, policy.initial_state(5), torch.zeros(5, dtype=torch.bool)).value, base)
+    out = policy.step(garbage, policy.initial_state(5), torch.zeros(5, dtype=torch.bool))
+    torch.testing.assert_close(out.value, base)
     perm = flat.clone()
     sp, so = flat_obs_to_suite_obs(perm), flat_obs_to_suite_obs(flat)
     idx = torch.randperm(MAX_CONTACTS)

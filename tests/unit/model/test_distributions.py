@@ -56,7 +56,8 @@ def test_log_std_clamped_per_dimension():
         head.log_std.copy_(torch.tensor([-9.0, 0.1, 9.0]))
     d = head(torch.zeros(2, 4))
     torch.testing.assert_close(d.log_std[0], torch.tensor([-2.0, 0.1, 0.5]))
-    dep = ActionHead(spaces.Box(-1, 1, (3,)), 4, log_std_init=-0.5, log_std_min=-2.0, log_std_max=0.5, state_dependent_std=True)
+    dep = ActionHead(spaces.Box(-1, 1, (3,)), 4, log_std_init=-0.5, log_std_min=-2.0, log_std_max=0.5,
+                     state_dependent_std=True)
     ls = dep(torch.randn(100, 4) * 100).log_std
     assert (ls >= -2.0).all() and (ls <= 0.5).all()
     assert dep(torch.zeros(1, 4)).log_std[0, 0].item() == pytest.approx(-0.5, abs=1e-4)

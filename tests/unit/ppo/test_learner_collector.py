@@ -68,7 +68,8 @@ def test_learner_update_stats_and_version():
     frag = collector.sample()
     before = {k: v.clone() for k, v in learner.policy.state_dict().items()}
     stats = learner.update([frag, collector.sample()])
-    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance", "grad_norm", "lr"):
+    keys = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance", "grad_norm", "lr")
+    for key in keys:
         assert np.isfinite(stats[key]), key
     assert stats["grad_norm"] > 0 and stats["minibatch_steps"] >= 1
     assert learner.version == 1 and learner.env_steps == 2 * 12 * 3
@@ -104,7 +105,7 @@ def test_learner_state_dict_checkpoint_round_trip(tmp_path: Path):
 
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="fails its SHA-256 digest"):
         load_checkpoint(path)
 
 

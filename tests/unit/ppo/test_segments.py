@@ -11,7 +11,10 @@ from echelon.ppo.loss import segment_loss
 from echelon.ppo.segments import segment_layout, segment_masks, segment_start_states, to_segments
 
 
-def _policy(seed=0, action_space=spaces.Box(-1, 1, (2,), np.float32)):
+BOX2 = spaces.Box(-1, 1, (2,), np.float32)
+
+
+def _policy(seed=0, action_space=BOX2):
     torch.manual_seed(seed)
     obs_space = spaces.Box(-np.inf, np.inf, (5,), np.float32)
     return ActorCritic(obs_space, action_space, ModelConfig(hidden_size=16, lstm_size=8))
@@ -116,7 +119,8 @@ def test_invalid_garbage_changes_neither_loss_nor_gradients(burn_in):
         if isinstance(a, dict):
             return {k: splice(a[k], b[k]) for k in a}
         if isinstance(a, LSTMState):
-            return LSTMState(splice(a.h.unsqueeze(0), b.h.unsqueeze(0))[0], splice(a.c.unsqueeze(0), b.c.unsqueeze(0))[0])
+            h = splice(a.h.unsqueeze(0), b.h.unsqueeze(0))[0]
+            return LSTMState(h, splice(a.c.unsqueeze(0), b.c.unsqueeze(0))[0])
         return torch.cat([a, b], dim=1)[:, order]
 
     for k in batch:

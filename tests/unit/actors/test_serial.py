@@ -6,7 +6,7 @@ from pathlib import Path
 from echelon.checkpoint import list_checkpoints
 from echelon.config import load_config
 from echelon.metrics import names as N
-from echelon.ppo.serial import train_serial
+from echelon.actors.serial import train_serial
 
 
 def _cfg(total):
@@ -50,6 +50,10 @@ def test_train_then_resume(tmp_path: Path):
     assert resume[N.TRAIN_UPDATE] == 2 and resume[N.TRAIN_ENV_STEPS] == 64
     assert resume[N.EPISODE_COUNT] == records[3][N.EPISODE_COUNT] == ups[1][N.EPISODE_COUNT]
     assert records[-1]["stopped_by"] == "done" and records[-1][N.TRAIN_UPDATE] == 4
+    # One run id across the resume; each update's trace id names it and the update.
+    assert len({r[N.RUN_ID] for r in records}) == 1
+    assert [r[N.TRACE_ID] for r in ups] == [f"{records[0][N.RUN_ID]}:{u}" for u in (1, 2, 3, 4)]
+    assert resume[N.RESUME_ABANDONED] is None and resume[N.RESUME_CHANGED] == {}
     assert records[-1]["checkpoint"].endswith("ckpt_00000004.pt")
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000003.pt", "ckpt_00000004.pt"]
 
@@ -62,4 +66,5 @@ def test_update_records_carry_every_required_key(tmp_path: Path):
             missing = set(N.REQUIRED_UPDATE_KEYS) - set(r)
             assert not missing, missing
             # Every metric key is a names.py constant (no unprefixed serial-only keys).
-            assert set(r) - {N.KIND, N.TIME} <= set(N.all_names().values()), set(r) - set(N.all_names().values())
+            plain = {N.KIND, N.TIME, N.RUN_ID, N.TRACE_ID}
+            assert set(r) - plain <= set(N.all_names().values()), set(r) - set(N.all_names().values())

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from echelon.ppo.normalization import Moments, RunningNorm, merge_moments, moments
+from echelon.model.normalization import Moments, RunningNorm, merge_moments, moments
 
 
 def test_merge_equals_single_pass():

@@ -1,0 +1,54 @@
+"""Creating the run's actors: where each is placed and what resources it asks Ray for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from echelon.actors.learner_actor import LearnerActor, learner_resources
+from echelon.actors.metrics_actor import MetricsActor
+from echelon.actors.rollout_worker import RolloutWorker
+from echelon.config import TrainConfig
+
+
+def env_spaces(cfg: TrainConfig) -> tuple[Any, Any]:
+    """``(single_observation_space, single_action_space)`` of one row of ``cfg.rollout.env``."""
+    from echelon.env.adapters import make_vector_env
+
+    env = make_vector_env(cfg, 1, cfg.seed)
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
+
+
+def spawn_metrics(cfg: TrainConfig, run_dir: Path, name: str, node_id: str, console: bool, run_id: str) -> Any:
+    """The named metrics actor, pinned to ``node_id`` (it writes the log on the driver's filesystem)."""
+    return (
+        ray.remote(MetricsActor)
+        .options(name=name, num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+        .remote(cfg, str(run_dir), console=console, dashboard=cfg.metrics.dashboard, run_id=run_id)
+    )
+
+
+def spawn_workers(cfg: TrainConfig, count: int, start_update: int, metrics_name: str) -> list[Any]:
+    """``count`` rollout workers, restarted by Ray on failure, spread over nodes when asked."""
+    opts: dict[str, Any] = dict(num_cpus=cfg.ray.num_cpus_per_worker, max_restarts=cfg.ray.max_restarts,
+                                max_task_retries=0)
+    if cfg.ray.worker_resource:
+        opts["resources"] = {cfg.ray.worker_resource: 1}
+    if cfg.ray.spread_workers:
+        opts["scheduling_strategy"] = "SPREAD"
+    worker_cls = ray.remote(RolloutWorker).options(**opts)
+    return [worker_cls.remote(cfg, i, start_update, metrics_name) for i in range(count)]
+
+
+def spawn_learner(cfg: TrainConfig, cluster_gpus: float) -> Any:
+    """The learner actor (a GPU when the cluster has one and ``learner.device`` allows it)."""
+    # Spaces from a one-copy env built here, so the learner starts alongside the workers.
+    obs_space, action_space = env_spaces(cfg)
+    res = learner_resources(cfg, cluster_gpus)
+    return ray.remote(LearnerActor).options(max_restarts=0, **res).remote(cfg, obs_space, action_space)

@@ -1,0 +1,158 @@
+"""Rollout workers and their health: what each holds, restarts noticed, probes after a failure.
+
+The driver's loop asks this class which calls are in flight and hands it every result that
+concerns a worker; it answers with fragments that arrived and workers that are ready to sample.
+
+Faults: a worker that dies (node lost, OOM) is restarted by Ray (``ray.max_restarts``,
+``max_task_retries=0``). A failed call counts one restart and starts a probe: ``set_weights`` is
+re-sent until the new process answers (``PROBE_ATTEMPTS`` tries, ``PROBE_BACKOFF_S`` apart), then
+the worker samples again. A restart between calls fails no call; the new process's first
+fragment header carries a new incarnation id, which counts the restart and marks its weights
+unsent. A worker without weights reports version -1 and samples nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import ray
+from ray.exceptions import ObjectLostError, RayActorError
+
+from echelon.actors.rollout_worker import FragmentHeader
+
+log = logging.getLogger(__name__)
+
+PROBE_BACKOFF_S = 1.0  # between re-sends of weights to a restarting worker
+PROBE_ATTEMPTS = 120  # about two minutes for a worker (and, on a cluster, a new node) to come back
+
+
+@dataclass
+class WorkerState:
+    handle: Any
+    version: int = -1  # weights version last sent
+    curriculum: Optional[float] = None  # fire prob last sent
+    failures: int = 0  # consecutive failed probes
+    alive: bool = True
+    incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
+
+
+class WorkerSet:
+    """The rollout worker actors of one run and the calls in flight to them."""
+
+    def __init__(self, handles: list[Any]) -> None:
+        self.workers = [WorkerState(h) for h in handles]
+        self.inflight: dict[Any, tuple[int, Any]] = {}  # fragment ref -> (worker index, header ref)
+        self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version)
+        self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
+        self.restarts = 0
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def __getitem__(self, i: int) -> WorkerState:
+        return self.workers[i]
+
+    @property
+    def num_alive(self) -> int:
+        return sum(w.alive for w in self.workers)
+
+    def refs(self) -> list[Any]:
+        """Every call in flight whose result concerns a worker (fragments and probes)."""
+        return list(self.inflight) + list(self.probes)
+
+    def is_probe(self, ref: Any) -> bool:
+        return ref in self.probes
+
+    def waiting_for_retry(self) -> bool:
+        return bool(self.retry_at)
+
+    def sample(self, i: int, version: int, weights_ref: Any, fire_prob: Optional[float]) -> None:
+        """Send weights / curriculum if stale, then queue the next ``sample`` (actor calls run in order)."""
+        w = self.workers[i]
+        if w.version != version:
+            w.handle.set_weights.remote(version, weights_ref)
+            w.version = version
+        if fire_prob is not None and (w.curriculum is None or abs(fire_prob - w.curriculum) >= 0.01):
+            w.handle.set_curriculum.remote(fire_prob)
+            w.curriculum = fire_prob
+        header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote()
+        # Keyed by the fragment: ray.wait (fetch_local) reports it ready once it is on this node.
+        self.inflight[frag_ref] = (i, header_ref)
+
+    def receive(self, frag_ref: Any) -> Optional[tuple[int, FragmentHeader]]:
+        """The header of an arrived fragment, or None when its worker failed (a probe starts)."""
+        i, header_ref = self.inflight.pop(frag_ref)
+        try:
+            header: FragmentHeader = ray.get(header_ref)
+        except (RayActorError, ObjectLostError) as exc:
+            self.failed(i, exc)
+            return None
+        self._note_incarnation(i, header)
+        return i, header
+
+    def _note_incarnation(self, i: int, header: FragmentHeader) -> None:
+        """Count a restart that no failed call reported (Ray restarted the actor between calls).
+
+        The new process starts without weights and with the config's curriculum, so both are
+        marked unsent and go out with the next :meth:`sample`.
+        """
+        w = self.workers[i]
+        w.failures = 0
+        if w.incarnation is not None and header.incarnation != w.incarnation:
+            self.restarts += 1
+            log.warning("rollout worker %d was restarted by Ray; re-sending weights", i)
+            w.version = header.version
+            w.curriculum = None
+        w.incarnation = header.incarnation
+
+    def failed(self, i: int, exc: BaseException) -> None:
+        """One incident = one restart counted; its in-flight fragment is lost; probe until it is back."""
+        w = self.workers[i]
+        self.restarts += 1
+        w.version = -1
+        w.curriculum = None
+        w.incarnation = None  # counted here, not again at the new process's first header
+        w.failures = 0
+        log.warning("rollout worker %d lost (%s); re-sending weights once it is back", i, type(exc).__name__)
+        self.retry_at[i] = time.monotonic()
+
+    def due_probes(self, version: int, weights_ref: Any) -> None:
+        """Send the probes whose back-off has passed (``set_weights`` of the current version)."""
+        now = time.monotonic()
+        for i, when in list(self.retry_at.items()):
+            if when <= now:
+                del self.retry_at[i]
+                ref = self.workers[i].handle.set_weights.remote(version, weights_ref)
+                self.probes[ref] = (i, version)
+
+    def probe_done(self, ref: Any) -> Optional[int]:
+        """The worker that answered a probe and can sample again, or None (retry or given up)."""
+        i, version = self.probes.pop(ref)
+        w = self.workers[i]
+        try:
+            ray.get(ref)
+        except RayActorError as exc:
+            # Still restarting (ActorUnavailableError), or gone for good once Ray's max_restarts
+            # are spent (ActorDiedError from then on): retry with a back-off, give up after
+            # PROBE_ATTEMPTS tries.
+            w.failures += 1
+            if w.failures >= PROBE_ATTEMPTS:
+                w.alive = False
+                log.warning("rollout worker %d did not come back after %d tries; continuing without it (%s)",
+                            i, w.failures, type(exc).__name__)
+                return None
+            self.retry_at[i] = time.monotonic() + PROBE_BACKOFF_S
+            return None
+        w.failures = 0
+        w.version = version
+        return i
+
+    def kill_all(self) -> None:
+        """Free the workers' CPUs at once (a following run in the same Ray session needs them)."""
+        for w in self.workers:
+            ray.kill(w.handle, no_restart=True)
+        self.inflight.clear()
+        self.probes.clear()

@@ -1,0 +1,3 @@
+"""The run log's schema version (the full per-kind schema and the validator build on it)."""
+
+SCHEMA_VERSION = 1
