@@ -154,18 +154,64 @@ def prepare(args: argparse.Namespace) -> Plan:
     return Plan(cfg, run_dir, resume_from, changed)
 
 
+def ray_token_source() -> Optional[str]:
+    """Where Ray would read its auth token from (env var, token file), or None when there is none."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        return path if Path(path).is_file() else None
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+TOKEN_HELP = ("put the cluster's token (run `ray get-auth-token` on its head node) in ~/.ray/auth_token, "
+              "or set RAY_AUTH_TOKEN_PATH to a file holding it")
+
+
+def prefer_token_auth(address: str) -> None:
+    """Before Ray is imported: send the token to a ``HOST:PORT`` cluster when one is at hand.
+
+    Ray reads ``RAY_AUTH_MODE`` once, at import, and sends its token to a cluster given by address
+    only in ``token`` mode; a local cluster's token is at ~/.ray/auth_token.
+    """
+    if address not in ("auto", "local") and "RAY_AUTH_MODE" not in os.environ and ray_token_source():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _join(address: str) -> Any:
+    """``ray.init(address=HOST:PORT)``; a refused or missing token is a :class:`UserError` saying
+    where to put it (see :func:`prefer_token_auth`)."""
+    import ray
+
+    try:
+        return ray.init(address=address, logging_level="warning")
+    except (ConnectionError, RuntimeError) as exc:
+        chain, cause = [], exc
+        while cause is not None:
+            chain.append(f"{type(cause).__name__}: {cause}")
+            cause = cause.__cause__ or cause.__context__
+        text = " ".join(chain)
+        if "InvalidAuthToken" in text or "AuthenticationError" in text:
+            where = ray_token_source()
+            had = f"the token from {where} was refused" if where else "no token was found"
+            raise UserError(f"cannot join the Ray cluster at {address}: {had}; {TOKEN_HELP}") from None
+        raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+
+
 def connect_ray(address: str) -> tuple[Any, bool]:
     """Connect to a cluster or start a local Ray; returns ``(context, started_here)``.
 
     ``auto``: an existing cluster when ``RAY_ADDRESS`` is set or one runs on this machine (as
-    under ``ray job submit``), else a new local instance. A local instance gets the dashboard
-    when its dependencies are installed, bound to 127.0.0.1 (reach it from elsewhere with an
-    SSH tunnel or ``ray dashboard``); Ray's token authentication stays on.
+    under ``ray job submit``), else a new local instance. ``HOST:PORT`` joins that cluster (see
+    :func:`_join` for its token). A local instance gets the dashboard when its dependencies are
+    installed, bound to 127.0.0.1 (reach it from elsewhere with an SSH tunnel or
+    ``ray dashboard``); Ray's token authentication stays on.
     """
     import ray
 
     if address not in ("auto", "local"):
-        return ray.init(address=address), False
+        return _join(address), False
     if address == "auto":
         try:
             return ray.init(address="auto"), False
@@ -197,6 +243,7 @@ def run_serial(plan: Plan) -> dict:
 
 
 def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
+    prefer_token_auth(address)
     import ray
 
     from echelon.actors.orchestrator import Orchestrator
@@ -269,7 +316,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             summary = run_serial(plan)
         else:
             summary = run_ray(plan, args.address or plan.cfg.ray.address, args.stop_after_updates)
-    except CheckpointError as exc:  # a checkpoint that cannot be written (disk full, permissions)
+    except (UserError, CheckpointError) as exc:  # cannot join a cluster; a checkpoint cannot be written
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _print_summary(summary)
