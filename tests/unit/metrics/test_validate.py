@@ -57,8 +57,8 @@ def test_meta_without_schema_version_is_invalid(tmp_path):
     del records[0][N.SCHEMA_VERSION]
     result = validate_log(_write(tmp_path, records))
     assert _messages(result) == [
-        "line 1: meta record has no 'schema_version': written before the log contract "
-        "(echelon.metrics.schema, version 1); this log cannot be validated"
+        "line 1: meta record has no 'schema_version': it was written before the log contract "
+        "(echelon.metrics.schema, version 1)"
     ]
 
 
