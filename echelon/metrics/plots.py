@@ -141,6 +141,10 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _short(key: str) -> str:
     return key.split("/", 1)[-1]
 
@@ -269,7 +273,8 @@ def plot_curves(
         _draw_constants(fig.add_subplot(grid[len(panels) // ncols, len(panels) % ncols]), constants)
     handles = [
         Line2D([], [], color=f"C{i % 10}", linewidth=2,
-               label=f"{r.label}: {len(r.steps)} updates, {len(r.resume_steps)} resumes, {r.errors} error records")
+               label=f"{r.label}: {_count(len(r.steps), 'update')}, {_count(len(r.resume_steps), 'resume')}, "
+                     f"{_count(r.errors, 'error record')}")
         for i, r in enumerate(runs)
     ]
     handles.append(Line2D([], [], color="0.3", linestyle="--", label="resume"))
