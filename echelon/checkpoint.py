@@ -225,9 +225,9 @@ class ResumePoint(NamedTuple):
 def find_latest_checkpoint(run_dir: str | Path) -> ResumePoint:
     """Newest usable checkpoint (digest, loadable, complete payload); older ones are the fallback.
 
-    Every newer file that is unusable is listed in ``skipped`` with its reason and a warning is
-    logged; nothing is deleted or moved here (see :func:`set_aside`). Raises
-    :class:`CheckpointError` when none is usable.
+    Every newer file that is unusable is listed in ``skipped`` with its reason; nothing is
+    deleted, moved or logged here (:func:`set_aside`, called by the loop that resumes, does that).
+    Raises :class:`CheckpointError` when none is usable.
     """
     candidates = list_checkpoints(run_dir)
     if not candidates:
@@ -238,7 +238,6 @@ def find_latest_checkpoint(run_dir: str | Path) -> ResumePoint:
             return ResumePoint(path, load_training_state(path), skipped)
         except CheckpointError as exc:
             skipped.append((path, str(exc)))
-            log.warning("checkpoint unusable, trying the next older one: %s", exc)
     raise CheckpointError(
         "no usable checkpoint in " + str(checkpoint_dir(run_dir)) + ": " + "; ".join(r for _, r in skipped)
     )

@@ -27,6 +27,7 @@ import torch
 
 from echelon.config import load_config
 from echelon.metrics import names as N
+from echelon.metrics.logread import is_finite_number, read_log
 from echelon.actors.serial import train_serial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,11 +51,9 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     t0 = time.perf_counter()
     summary = train_serial(cfg, run_dir)
     wall = time.perf_counter() - t0
-    records = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
-    records = [r for r in records if r[N.KIND] == N.KIND_UPDATE]
-    returns = [
-        (r[N.TRAIN_ENV_STEPS], r[N.EPISODE_RETURN_MEAN]) for r in records if r.get(N.EPISODE_RETURN_MEAN) is not None
-    ]
+    records = [r for r in read_log(run_dir / "train_log.jsonl") if r[N.KIND] == N.KIND_UPDATE]
+    ret_key = N.EPISODE_RETURN_MEAN
+    returns = [(r[N.TRAIN_ENV_STEPS], r[ret_key]) for r in records if is_finite_number(r.get(ret_key))]
     best = max((ret for _, ret in returns), default=None)
     reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
     out = {

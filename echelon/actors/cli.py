@@ -284,11 +284,19 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
     }
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging() -> None:
     """Operational events of the ``echelon`` loggers go to stderr as ``[echelon] message`` lines."""
     root = logging.getLogger("echelon")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("[echelon] %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)

@@ -41,6 +41,14 @@ class MetricsActor:
     def set_episode_count(self, count: int) -> None:
         self.hub.set_episode_count(count)
 
+    def restore_episode_count(self, before: int) -> None:
+        """After a restart: add the count the previous process had reached (``before``)."""
+        self.hub.set_episode_count(self.hub.episode_count + int(before))
+
+    def ping(self) -> bool:
+        """Answers once the actor is up (the driver waits on it after a failure)."""
+        return True
+
     def log_update(self, record: dict) -> dict:
         full = self.hub.log_update(record)
         for key, gauge in self._gauges.items():

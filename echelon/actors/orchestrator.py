@@ -39,8 +39,9 @@ import ray
 from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 
 from echelon.actors.graceful import GracefulStop
+from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
-from echelon.actors.spawn import spawn_learner, spawn_metrics, spawn_workers
+from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers
 from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
 from echelon.checkpoint import (
     Counters,
@@ -57,12 +58,11 @@ from echelon.metrics import names as N
 from echelon.metrics.records import (
     abandoned_updates,
     meta_record,
-    new_run_id,
     resume_record,
     summary_record,
-    trace_id,
     update_record,
 )
+from echelon.metrics.schema import make_trace_id, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class Orchestrator:
         # Actors and sizes, set by _start once Ray's resources are known.
         self.workers = WorkerSet([])
         self.learner: Any = None
-        self.metrics: Any = None
+        self.metrics: Optional[MetricsLink] = None
         self.metrics_name = f"echelon-metrics-{os.getpid()}-{id(self):x}"
         self.driver_node: Optional[str] = None
         self.num_workers = 0
@@ -174,9 +174,13 @@ class Orchestrator:
                 stopped_by = self._stopped_by()
                 summary = summary_record(self.counters, stopped_by=stopped_by, checkpoint=self.last_checkpoint,
                                          elapsed_s=time.time() - self.t_start)
-                ray.get(self.metrics.log.remote([summary]))
-                wandb_where = ray.get(self.metrics.close.remote())
+                self.metrics.log([summary])
+                wandb_where = self.metrics.close()
                 self._metrics_closed = True
+                if self.metrics.lost:
+                    log.error("stopped after update %d because the metrics actor is gone; its records are in %s; "
+                              "continue with --resume %s", self.counters.update, self.run_dir / "train_log.jsonl",
+                              self.run_dir)
             finally:
                 if self.progress is not None:
                     self.progress.stop()
@@ -330,7 +334,7 @@ class Orchestrator:
             wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
         )
         self._wait_s = 0.0
-        full = ray.get(self.metrics.log_update.remote(record))
+        full = self.metrics.log_update(record, episodes=c.episodes)
         c.episodes = int(full.get(N.EPISODE_COUNT, c.episodes))
         self.last_record = full
         if self.progress is not None:
@@ -341,7 +345,8 @@ class Orchestrator:
             self.on_update(self, full)
 
     def _done(self) -> bool:
-        return self.stop.requested is not None or self.counters.update >= self._update_budget()
+        lost = self.metrics is not None and self.metrics.lost
+        return lost or self.stop.requested is not None or self.counters.update >= self._update_budget()
 
     def _update_budget(self) -> int:
         if self.stop_at_update is None:
@@ -351,6 +356,8 @@ class Orchestrator:
     def _stopped_by(self) -> str:
         if self.stop.requested:
             return "signal"
+        if self.metrics is not None and self.metrics.lost:
+            return "metrics_lost"
         return "done" if self.counters.update >= self.target_updates else "stop_at_update"
 
     # -- set-up, checkpoints, clean-up -----------------------------------------------------------
@@ -365,29 +372,33 @@ class Orchestrator:
         self.target_updates = self.counters.update + updates_left(cfg, self.fragments_per_update,
                                                                   self.counters.env_steps)
         self.driver_node = ray.get_runtime_context().get_node_id()
-        self.metrics = spawn_metrics(cfg, self.run_dir, self.metrics_name, self.driver_node, self.console, self.run_id)
+        handle = spawn_metrics(cfg, self.run_dir, self.metrics_name, self.driver_node, self.console, self.run_id)
+        self.metrics = MetricsLink(handle, self.run_dir, self.run_id, window=cfg.metrics.window)
         if state is not None and state.driver_rng is not None:
             restore_rng_state(state.driver_rng)
         self.workers = WorkerSet(spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
         self.workers.restarts = self.counters.worker_restarts
-        self.learner = spawn_learner(cfg, resources.get("GPU", 0.0))
+        # Spaces from a one-copy env built here, so the learner starts alongside the workers.
+        obs_space, action_space = env_spaces(cfg)
+        self.learner = spawn_learner(cfg, resources.get("GPU", 0.0), obs_space, action_space)
         if state is not None:
             ray.get(self.learner.load_state_dict.remote(state.learner, state.learner_rng))
         self.learner_version, (self.weights_ref,) = self._wait_for(self.learner.weights.remote(), "learner")
         self.learner_device = ray.get(self.learner.device.remote())
 
         records = [meta_record(cfg, mode="ray", device=self.learner_device, resumed=state is not None,
+                               obs_space=obs_space, action_space=action_space,
                                num_workers=self.num_workers, fragments_per_update=self.fragments_per_update,
                                target_updates=self.target_updates, cluster_resources=resources)]
         if self.resume_from is not None:
             path, _, skipped = self.resume_from
             set_aside(skipped)
-            ray.get(self.metrics.set_episode_count.remote(self.counters.episodes))
+            self.metrics.set_episode_count(self.counters.episodes)
             records.append(resume_record(self.counters, checkpoint=path, skipped=skipped,
                                          abandoned=abandoned_updates(self.run_dir / "train_log.jsonl",
                                                                      self.counters.update),
                                          changed=self.resume_changes))
-        ray.get(self.metrics.log.remote(records))
+        self.metrics.log(records)
         self.t_start = time.time()
         for i in range(self.num_workers):
             self._arm(i)
@@ -411,7 +422,7 @@ class Orchestrator:
         c = self.counters
         state = TrainingState(
             learner=learner_state, counters=Counters(**asdict(c)), config=config_to_dict(self.cfg),
-            run_id=self.run_id, trace_id=trace_id(self.run_id, c.update), learner_rng=learner_rng,
+            run_id=self.run_id, trace_id=make_trace_id(self.run_id, c.update), learner_rng=learner_rng,
             driver_rng=capture_rng_state(), curriculum=self.curriculum,
         )
         self.last_checkpoint = save_checkpoint(self.run_dir, c.update, build_payload(state),
@@ -420,15 +431,11 @@ class Orchestrator:
 
     def _release_actors(self) -> None:
         if self.metrics is not None and not self._metrics_closed:
-            # A run that failed still flushes its log and finishes its W&B run.
-            try:
-                ray.get(self.metrics.close.remote(), timeout=30)
-            except (ray.exceptions.RayError, TimeoutError) as exc:
-                log.warning("could not close the metrics actor cleanly: %s", exc)
+            self.metrics.close()  # a run that failed still flushes its log and finishes its W&B run
         # Actors are owned by this driver and die with it; killing them now frees the CPUs at
         # once for a following run in the same Ray session (tests, benchmarks).
         self.workers.kill_all()
-        for handle in (self.learner, self.metrics):
+        for handle in (self.learner, self.metrics.handle if self.metrics else None):
             if handle is not None:
                 ray.kill(handle, no_restart=True)
 

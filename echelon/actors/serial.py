@@ -36,12 +36,11 @@ from echelon.metrics.hub import LOG_NAME, MetricsHub
 from echelon.metrics.records import (
     abandoned_updates,
     meta_record,
-    new_run_id,
     resume_record,
     summary_record,
-    trace_id,
     update_record,
 )
+from echelon.metrics.schema import make_trace_id, new_run_id
 from echelon.model.actor_critic import build_policy
 from echelon.ppo.learner import Learner, measured_update
 from echelon.ppo.rollout import RolloutCollector
@@ -84,18 +83,19 @@ def train_serial(
     hub = MetricsHub.from_config(cfg, run_dir, run_id=run_id)
     hub.set_episode_count(counters.episodes)
     records = [meta_record(cfg, mode="serial", device=str(learner.device), resumed=resumed is not None,
-                           num_workers=1, fragments_per_update=1, obs_dim=int(env.single_observation_space.shape[0]),
-                           action_space=repr(env.single_action_space), num_rows=int(env.num_rows))]
+                           obs_space=env.single_observation_space, action_space=env.single_action_space,
+                           num_workers=1, fragments_per_update=1, num_rows=int(env.num_rows))]
     if resumed is not None:
         set_aside(resumed.skipped)
+        abandoned = abandoned_updates(run_dir / LOG_NAME, counters.update)
         records.append(resume_record(counters, checkpoint=resumed.path, skipped=resumed.skipped,
-                                     abandoned=abandoned_updates(run_dir / LOG_NAME, counters.update), changed=changed))
+                                     abandoned=abandoned, changed=changed))
     hub.log(records)
 
     def checkpoint() -> Path:
         state = TrainingState(learner=learner.state_dict(), counters=Counters(**asdict(counters)),
-                              config=config_to_dict(cfg), run_id=run_id, trace_id=trace_id(run_id, counters.update),
-                              learner_rng=capture_rng_state())
+                              config=config_to_dict(cfg), run_id=run_id,
+                              trace_id=make_trace_id(run_id, counters.update), learner_rng=capture_rng_state())
         return save_checkpoint(run_dir, counters.update, build_payload(state), keep=cfg.learner.keep_checkpoints)
 
     t0 = time.time()

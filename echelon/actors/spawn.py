@@ -10,6 +10,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from echelon.actors.learner_actor import LearnerActor, learner_resources
 from echelon.actors.metrics_actor import MetricsActor
+from echelon.actors.metrics_link import METRICS_MAX_RESTARTS
 from echelon.actors.rollout_worker import RolloutWorker
 from echelon.config import TrainConfig
 
@@ -26,10 +27,14 @@ def env_spaces(cfg: TrainConfig) -> tuple[Any, Any]:
 
 
 def spawn_metrics(cfg: TrainConfig, run_dir: Path, name: str, node_id: str, console: bool, run_id: str) -> Any:
-    """The named metrics actor, pinned to ``node_id`` (it writes the log on the driver's filesystem)."""
+    """The named metrics actor, pinned to ``node_id`` (it writes the log on the driver's filesystem).
+
+    Ray restarts it (``METRICS_MAX_RESTARTS``); the driver's :class:`MetricsLink` covers the gap.
+    """
     return (
         ray.remote(MetricsActor)
-        .options(name=name, num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+        .options(name=name, num_cpus=0, max_restarts=METRICS_MAX_RESTARTS, max_task_retries=0,
+                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
         .remote(cfg, str(run_dir), console=console, dashboard=cfg.metrics.dashboard, run_id=run_id)
     )
 
@@ -46,9 +51,7 @@ def spawn_workers(cfg: TrainConfig, count: int, start_update: int, metrics_name:
     return [worker_cls.remote(cfg, i, start_update, metrics_name) for i in range(count)]
 
 
-def spawn_learner(cfg: TrainConfig, cluster_gpus: float) -> Any:
+def spawn_learner(cfg: TrainConfig, cluster_gpus: float, obs_space: Any, action_space: Any) -> Any:
     """The learner actor (a GPU when the cluster has one and ``learner.device`` allows it)."""
-    # Spaces from a one-copy env built here, so the learner starts alongside the workers.
-    obs_space, action_space = env_spaces(cfg)
     res = learner_resources(cfg, cluster_gpus)
     return ray.remote(LearnerActor).options(max_restarts=0, **res).remote(cfg, obs_space, action_space)

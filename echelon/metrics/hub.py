@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from echelon.metrics import names as N
-from echelon.metrics.records import trace_id
+from echelon.metrics.schema import make_trace_id
 from echelon.metrics.sinks import ConsoleSink, JsonlSink, Sink, WandbSink
 
 LOG_NAME = "train_log.jsonl"
@@ -140,7 +140,7 @@ class MetricsHub:
         """Complete an update record (window, time, run and trace ids), write it; returns the record."""
         full = {N.KIND: N.KIND_UPDATE, N.TIME: time.time(), N.RUN_ID: self.run_id, **record, **self.window_stats()}
         if N.TRAIN_UPDATE in full:
-            full[N.TRACE_ID] = trace_id(self.run_id, full[N.TRAIN_UPDATE])
+            full[N.TRACE_ID] = make_trace_id(self.run_id, full[N.TRAIN_UPDATE])
         self._write(full)
         return full
 

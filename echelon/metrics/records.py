@@ -9,19 +9,19 @@ records with the same code.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
+import math
 import platform
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from echelon.checkpoint import Counters
 from echelon.config import TrainConfig, config_to_dict
 from echelon.metrics import names as N
+from echelon.metrics.schema import SCHEMA_VERSION, config_hash, env_signature_hash
 
 # Learner stat keys (Learner.update's dict plus the lag/timing keys of measured_update) -> log
 # keys. Keys already carrying a group prefix pass through; any other key lands under train/.
@@ -98,29 +98,6 @@ def run_provenance() -> dict[str, Any]:
     return {"git_sha": git_sha(), "versions": versions}
 
 
-def new_run_id() -> str:
-    """A fresh run id (12 hex digits); kept across resumes in the checkpoints."""
-    return uuid.uuid4().hex[:12]
-
-
-def trace_id(run_id: str, update: int) -> str:
-    """``"<run_id>:<update>"``: joins an update record and the checkpoint saved at that update."""
-    return f"{run_id}:{int(update)}"
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def env_signature(cfg: TrainConfig) -> dict[str, Any]:
-    """What a policy's shapes and its game depend on: env id and kwargs, the Echelon match, the model."""
-    c = config_to_dict(cfg)
-    sig = {"rollout.env": c["rollout"]["env"], "rollout.env_kwargs": c["rollout"]["env_kwargs"], "model": c["model"]}
-    if cfg.rollout.env == "echelon":
-        sig["env"] = c["env"]
-    return sig
-
-
 def counter_fields(c: Counters) -> dict[str, Any]:
     """The cumulative counters as log keys (resume and summary records)."""
     return {
@@ -134,10 +111,13 @@ def counter_fields(c: Counters) -> dict[str, Any]:
     }
 
 
-def meta_record(cfg: TrainConfig, *, mode: str, device: str, resumed: bool, **extra: Any) -> dict[str, Any]:
-    """The run-start record: config, seeds, provenance, hashes, plus loop-specific ``extra``."""
-    from echelon.metrics.schema import SCHEMA_VERSION
+def meta_record(
+    cfg: TrainConfig, *, mode: str, device: str, resumed: bool, obs_space: Any, action_space: Any, **extra: Any
+) -> dict[str, Any]:
+    """The run-start record: config, seeds, provenance, hashes, plus loop-specific ``extra``.
 
+    ``obs_space`` / ``action_space``: one row's spaces, for the env signature hash.
+    """
     config = config_to_dict(cfg)
     return {
         N.KIND: N.KIND_META,
@@ -146,8 +126,10 @@ def meta_record(cfg: TrainConfig, *, mode: str, device: str, resumed: bool, **ex
         "command": list(sys.argv),
         "config": config,
         "seed": cfg.seed,
-        "config_hash": _hash(config),
-        "env_signature_hash": _hash(env_signature(cfg)),
+        "config_hash": config_hash(config),
+        "env_signature_hash": env_signature_hash(obs_space, action_space),
+        "obs_dim": int(obs_space.shape[0]),
+        "action_space": repr(action_space),
         **run_provenance(),
         "device": device,
         "learner_device": device,
@@ -211,6 +193,11 @@ def update_record(
     }
     if curriculum is not None:
         record[N.TRAIN_CURRICULUM] = curriculum
+    ev = record.get(N.POLICY_EXPLAINED_VAR)
+    if ev is not None and not math.isfinite(ev):
+        # Undefined (constant return target), not a failure: absent rather than a non-finite
+        # number, which the log contract reserves for error records.
+        del record[N.POLICY_EXPLAINED_VAR]
     return record
 
 

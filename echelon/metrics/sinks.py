@@ -6,7 +6,6 @@ aggregates; aggregation is the hub's job.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from echelon.metrics import names as N
+from echelon.metrics import schema
 
 
 class Sink:
@@ -33,6 +33,9 @@ class Sink:
 class JsonlSink(Sink):
     """Appends one JSON object per line and flushes it to the OS after every record.
 
+    Lines follow :mod:`echelon.metrics.schema`: strict JSON with NaN and infinities written as
+    the strings ``"nan"``, ``"inf"``, ``"-inf"`` (read back by :mod:`echelon.metrics.logread`).
+
     Appending (never truncating) keeps the history of a resumed run in one file. Each record
     is one ``write`` of a complete line, so a crash loses at most the line being written.
     """
@@ -45,7 +48,9 @@ class JsonlSink(Sink):
     def write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             raise RuntimeError(f"JSONL sink {self.path} is closed")
-        self._fh.write(json.dumps(_finite(record), default=_jsonable, allow_nan=False) + "\n")
+        # Non-finite floats become "nan"/"inf"/"-inf" (schema.dumps), never null: a run whose
+        # loss exploded must not produce a log that looks clean.
+        self._fh.write(schema.dumps(record) + "\n")
         self._fh.flush()
 
     def flush(self) -> None:
@@ -58,27 +63,6 @@ class JsonlSink(Sink):
             self.flush()
             self._fh.close()
             self._fh = None
-
-
-def _finite(value: Any) -> Any:
-    # JSON has no NaN/inf (explained variance of a constant target is NaN): write null, as
-    # the serial loop does.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _jsonable(value: Any) -> Any:
-    # NumPy scalars and arrays reach us from stats dicts; JSON wants plain Python.
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def format_console_line(record: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from echelon.checkpoint import CheckpointError, find_latest_checkpoint, list_che
 from echelon.config import load_config
 from echelon.metrics import names as N
 
-from helpers_ray import REPO, SMOKE, read_log, updates_of
+from helpers_ray import REPO, SMOKE, assert_valid_log, read_log, updates_of
 
 ray = pytest.importorskip("ray")
 
@@ -43,8 +43,12 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     gcs = local_ray.address_info["gcs_address"]
     cmd = [sys.executable, str(REPO / "scripts" / "train_distributed.py"), "--config", str(SMOKE),
            "--run-dir", str(run_dir), "--address", gcs]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=200, cwd=REPO)
+    # As from a user's shell: no RAY_AUTH_MODE inherited from this process's ray.init; the CLI
+    # finds the local cluster's token (~/.ray/auth_token) and joins with it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=200, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "InvalidAuthToken" not in proc.stderr
     assert f"log                    {run_dir}/train_log.jsonl" in proc.stdout
     assert "checkpoints" in proc.stdout and "wandb" in proc.stdout
 
@@ -67,6 +71,7 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     assert ramp[0] < 0.5 and ramp[-1] == pytest.approx(1.0) and ramp == sorted(ramp)
     assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "done"
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000004.pt", "ckpt_00000008.pt"]
+    assert_valid_log(run_dir)
 
 
 def test_sigterm_stops_cleanly_with_a_final_checkpoint(local_ray, tmp_path):
@@ -149,6 +154,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(resumed_run, tmp_p
     resume = [r for r in read_log(run_dir) if r[N.KIND] == N.KIND_RESUME][-1]
     assert resume[N.TRAIN_UPDATE] == 4 and resume[N.RESUME_SKIPPED] == [str(newest)]
     assert resume[N.RESUME_ABANDONED] == [5, 8]  # logged after ckpt 4, before this resume
+    summary = assert_valid_log(run_dir).summary  # the abandoned 5..8 are dropped, not duplicates
+    assert [r["update"] for r in summary["resumes"]] == [3, 4]
     # The unusable file is kept byte for byte beside the new checkpoints, never overwritten.
     kept = newest.with_name(newest.name + ".unusable")
     assert kept.read_bytes() == damaged
@@ -210,7 +217,8 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     assert ups[-1][N.PERF_WORKER_RESTARTS] == 1 and ups[-1][N.PERF_NUM_WORKERS] == 1
 
 
-def _assert_one_continuous_run(records, final_update, final_steps):
+def _assert_one_continuous_run(run_dir, final_update, final_steps):
+    records = read_log(run_dir)
     kinds = [r[N.KIND] for r in records]
     assert kinds.count(N.KIND_RESUME) == 1 and kinds.count(N.KIND_META) == 2
     assert len({r[N.RUN_ID] for r in records}) == 1
@@ -220,6 +228,7 @@ def _assert_one_continuous_run(records, final_update, final_steps):
         values = [r[key] for r in ups]
         assert values == sorted(values), key
     assert ups[-1][N.TRAIN_ENV_STEPS] == final_steps
+    assert_valid_log(run_dir)
     return records[kinds.index(N.KIND_RESUME)], [r[N.KIND] for r in records].index(N.KIND_RESUME)
 
 
@@ -232,7 +241,7 @@ def test_a_serial_run_resumes_under_ray(local_ray, tmp_path):
     result = Orchestrator(_smoke(), run_dir, resume_from=find_latest_checkpoint(run_dir)).run()
     assert result.counters["update"] == 8 and result.counters["env_steps"] == 1024
     records = read_log(run_dir)
-    resume, at = _assert_one_continuous_run(records, 8, 1024)
+    resume, at = _assert_one_continuous_run(run_dir, 8, 1024)
     assert records[0]["mode"] == "serial" and records[at - 1]["mode"] == "ray"
     assert resume[N.TRAIN_UPDATE] == 3 and resume[N.RESUME_FROM].endswith("ckpt_00000003.pt")
 
@@ -245,7 +254,7 @@ def test_a_ray_run_resumes_serially(local_ray, tmp_path):
     out = train_serial(_smoke(), run_dir, resume=True)
     assert out["updates"] == 8 and out["env_steps"] == 1024
     records = read_log(run_dir)
-    resume, at = _assert_one_continuous_run(records, 8, 1024)
+    resume, at = _assert_one_continuous_run(run_dir, 8, 1024)
     assert records[0]["mode"] == "ray" and records[at - 1]["mode"] == "serial"
     assert resume[N.TRAIN_UPDATE] == 3
 
@@ -261,3 +270,42 @@ def test_resume_with_fewer_envs_stops_at_the_env_step_budget(resumed_run, tmp_pa
     assert result.counters["env_steps"] == 1536 and result.counters["update"] == 8 + 512 // 64
     resume = [r for r in read_log(run_dir) if r[N.KIND] == N.KIND_RESUME][-1]
     assert resume[N.RESUME_CHANGED] == {"rollout.num_envs": [4, 2]} and resume[N.RESUME_ABANDONED] is None
+
+
+def _kill_metrics_at(update, no_restart):
+    killed = {}
+
+    def on_update(orch, record):
+        if not killed and record[N.TRAIN_UPDATE] == update:
+            killed["restarts_before"] = orch.metrics.failures
+            ray.kill(orch.metrics.handle, no_restart=no_restart)
+
+    return killed, on_update
+
+
+def test_killed_metrics_actor_restarts_and_the_log_keeps_every_update_once(local_ray, tmp_path, caplog):
+    killed, on_update = _kill_metrics_at(3, no_restart=False)  # as a node or OOM kill would: Ray restarts it
+    with caplog.at_level("WARNING", logger="echelon"):
+        result = Orchestrator(_smoke(), tmp_path / "run", on_update=on_update).run()
+    assert killed and result.stopped_by == "done" and result.counters["update"] == 8
+    assert "metrics actor was restarted" in caplog.text
+    ups = updates_of(read_log(tmp_path / "run"))
+    assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))  # every update exactly once
+    episodes = [r[N.EPISODE_COUNT] for r in ups]
+    assert episodes == sorted(episodes) and episodes[-1] == result.counters["episodes"] > 0
+    assert read_log(tmp_path / "run")[-1][N.KIND] == N.KIND_SUMMARY
+    assert_valid_log(tmp_path / "run")
+
+
+def test_metrics_actor_gone_for_good_stops_the_run_cleanly(local_ray, tmp_path, caplog):
+    killed, on_update = _kill_metrics_at(3, no_restart=True)
+    with caplog.at_level("WARNING", logger="echelon"):
+        result = Orchestrator(_smoke(), tmp_path / "run", on_update=on_update).run()
+    assert killed and result.stopped_by == "metrics_lost"
+    assert "continue with --resume" in caplog.text
+    records = read_log(tmp_path / "run")
+    last = updates_of(records)[-1][N.TRAIN_UPDATE]
+    assert 4 <= last < 8 and [r[N.TRAIN_UPDATE] for r in updates_of(records)] == list(range(1, last + 1))
+    assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "metrics_lost"
+    assert records[-1]["checkpoint"].endswith(f"ckpt_{last:08d}.pt")  # the final checkpoint of a clean stop
+    assert_valid_log(tmp_path / "run")

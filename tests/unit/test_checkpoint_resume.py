@@ -82,14 +82,14 @@ def test_unusable_newest_falls_back_to_the_previous(tmp_path, caplog, damage):
         del bad["learner"]
         save_checkpoint(tmp_path, 6, bad)
     before = {p.name: p.read_bytes() for p in list_checkpoints(tmp_path)}
-    with caplog.at_level(logging.WARNING, logger="echelon"):
-        path, state, skipped = find_latest_checkpoint(tmp_path)
+    path, state, skipped = find_latest_checkpoint(tmp_path)
     assert path.name == "ckpt_00000004.pt" and state.counters.update == 4
     assert [p.name for p, _ in skipped] == ["ckpt_00000006.pt"] and reason in skipped[0][1]
-    assert reason in caplog.text
-    # Finding touches nothing; set_aside keeps the bytes under a name the list ignores.
+    # Finding touches nothing; set_aside keeps the bytes under a name the list ignores, and says why.
     assert {p.name: p.read_bytes() for p in list_checkpoints(tmp_path)} == before
-    moved = set_aside(skipped)
+    with caplog.at_level(logging.WARNING, logger="echelon"):
+        moved = set_aside(skipped)
+    assert reason in caplog.text
     assert [p.name for p in moved] == ["ckpt_00000006.pt.unusable"]
     assert moved[0].read_bytes() == before["ckpt_00000006.pt"]
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000002.pt", "ckpt_00000004.pt"]

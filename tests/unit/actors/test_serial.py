@@ -6,6 +6,7 @@ from pathlib import Path
 from echelon.checkpoint import list_checkpoints
 from echelon.config import load_config
 from echelon.metrics import names as N
+from echelon.metrics.validate import validate_log
 from echelon.actors.serial import train_serial
 
 
@@ -54,6 +55,9 @@ def test_train_then_resume(tmp_path: Path):
     assert len({r[N.RUN_ID] for r in records}) == 1
     assert [r[N.TRACE_ID] for r in ups] == [f"{records[0][N.RUN_ID]}:{u}" for u in (1, 2, 3, 4)]
     assert resume[N.RESUME_ABANDONED] is None and resume[N.RESUME_CHANGED] == {}
+    result = validate_log(tmp_path / "train_log.jsonl")
+    assert result.ok, result.errors
+    assert result.summary["counts"] == {"meta": 2, "update": 4, "resume": 1, "summary": 2}
     assert records[-1]["checkpoint"].endswith("ckpt_00000004.pt")
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000003.pt", "ckpt_00000004.pt"]
 

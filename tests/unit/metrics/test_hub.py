@@ -9,6 +9,7 @@ import pytest
 from echelon.config import load_config
 from echelon.metrics import names as N
 from echelon.metrics.hub import MetricsHub, episode_end_reason, episode_winner, window_stats
+from echelon.metrics.logread import read_log
 from echelon.metrics.sinks import ConsoleSink, format_console_line
 
 
@@ -64,7 +65,10 @@ def test_jsonl_is_written_per_record_and_appended_on_resume(tmp_path):
     rec = json.loads(lines[1])
     assert rec[N.KIND] == N.KIND_UPDATE and rec[N.TRAIN_ENV_STEPS] == 128
     assert rec[N.EPISODE_RETURN_MEAN] == 1.5 and rec[N.EPISODE_WIN_RATE] == 1.0
-    assert rec[N.POLICY_EXPLAINED_VAR] is None  # NaN is not JSON: null, like the serial loop
+    # NaN is not JSON: the log contract writes it as the string "nan" (never null, which would
+    # hide it); the reader turns it back into a float.
+    assert rec[N.POLICY_EXPLAINED_VAR] == "nan"
+    assert math.isnan(read_log(tmp_path / "train_log.jsonl")[1][N.POLICY_EXPLAINED_VAR])
     assert math.isnan(full[N.POLICY_EXPLAINED_VAR])
     hub.close()
 

@@ -1,0 +1,1 @@
+"""Visual tools: watch what a checkpoint does (GIFs of matches)."""
