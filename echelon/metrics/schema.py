@@ -152,7 +152,7 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
 # Keys that may be absent but, when present, must have these types.
 OPTIONAL: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_META: {},
-    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,)},
+    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,)},
     N.KIND_RESUME: {N.RESUME_CHANGED: (DICT,)},
     N.KIND_ERROR: {},
     N.KIND_SUMMARY: {},
