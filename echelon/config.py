@@ -199,6 +199,8 @@ class RolloutConfig:
     env_kwargs: dict = field(default_factory=dict)
     num_envs: int = 8  # matches per worker (Echelon) / env copies per worker
     fragment_len: int = 64  # T, steps per fragment
+    # Tests only: the rollout worker raises in its N-th sample call (exercises worker receipts).
+    debug_fail_sample: Optional[int] = None
 
     def __post_init__(self) -> None:
         _check(self.num_envs >= 1, f"rollout.num_envs must be >= 1, got {self.num_envs}")
@@ -218,12 +220,19 @@ class LearnerConfig:
     total_env_steps: int = 100_000
     checkpoint_every: int = 10  # updates
     keep_checkpoints: int = 3
+    # Updates skipped in a row for a non-finite batch, loss or gradient before the run stops.
+    max_bad_updates: int = 3
+    # Tests only: put one NaN into the batch of this update (1-based) and the next
+    # debug_nan_count - 1 ones, to exercise receipts and the bad-update stop.
+    debug_nan_update: Optional[int] = None
+    debug_nan_count: int = 1
 
     def __post_init__(self) -> None:
         _check(self.device in ("auto", "cpu", "cuda"), f"learner.device must be auto|cpu|cuda, got {self.device!r}")
         _check(self.total_env_steps > 0, f"learner.total_env_steps must be > 0, got {self.total_env_steps}")
         _check(self.checkpoint_every >= 1, f"learner.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         _check(self.keep_checkpoints >= 1, f"learner.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        _check(self.max_bad_updates >= 1, f"learner.max_bad_updates must be >= 1, got {self.max_bad_updates}")
 
 
 @dataclass(frozen=True)

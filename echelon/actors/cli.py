@@ -292,6 +292,22 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def inspect_log(run_dir: Path) -> dict[str, str]:
+    """Validate the run's log and plot it to ``train.png`` beside it (summary lines of a run)."""
+    from echelon.metrics.plots import plot_logs
+    from echelon.metrics.validate import validate_log
+
+    log_path = run_dir / "train_log.jsonl"
+    result = validate_log(log_path)
+    out = {"log_check": "valid" if result.ok else f"{len(result.errors)} defects: {result.errors[0]}"}
+    try:
+        plot, _ = plot_logs([log_path], run_dir / "train.png")
+        out["plot"] = str(plot)
+    except ValueError as exc:  # nothing to plot yet (no update record)
+        out["plot"] = f"none ({exc})"
+    return out
+
+
 def setup_logging() -> None:
     """Operational events of the ``echelon`` loggers go to stderr as ``[echelon] message`` lines."""
     root = logging.getLogger("echelon")
@@ -327,6 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UserError, CheckpointError) as exc:  # cannot join a cluster; a checkpoint cannot be written
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    summary.update(inspect_log(plan.run_dir))
     _print_summary(summary)
     tmp = plan.run_dir / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")

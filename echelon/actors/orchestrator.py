@@ -8,16 +8,10 @@ One fragment's way through the loop:
   are armed with them; the update record goes to the metrics actor, every
   ``learner.checkpoint_every`` updates a checkpoint is written.
 
-Roles (thin Ray shells around plain classes): ``RolloutWorker`` x N sample fragments
-``[T, R, ...]`` stamped with the weights version they hold; their health (restarts, probes) is
-:class:`~echelon.actors.worker_set.WorkerSet`'s job. ``LearnerActor`` runs one PPO update per
-batch and publishes new weights once per version with ``ray.put``. ``MetricsActor`` (named,
-pinned to this node) writes ``RUN_DIR/train_log.jsonl``.
-
-Overlap: each worker is re-armed the moment its fragment arrives, so workers keep sampling with
-version v while the learner trains on earlier fragments. Policy lag of a fragment consumed by the
-update that turns learner version V into V + 1 is ``V - fragment.version``; fragments with lag >
-``ray.max_policy_lag`` are dropped and counted (:class:`~echelon.actors.schedule.FragmentPool`).
+Roles: ``RolloutWorker`` x N sample fragments ``[T, R, ...]`` stamped with their weights version
+(their health is :class:`~echelon.actors.worker_set.WorkerSet`'s job); ``LearnerActor`` runs one
+PPO update per batch and publishes new weights once per version; ``MetricsActor`` writes the log.
+Fragments staler than ``ray.max_policy_lag`` versions are dropped and counted.
 
 Delivery: the driver ``ray.wait``s on the fragments themselves, so a fragment counts as arrived
 once Ray has pulled it to the driver's node; one sampled on another node is copied into this
@@ -39,9 +33,10 @@ import ray
 from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 
 from echelon.actors.graceful import GracefulStop
+from echelon.actors.incidents import Incidents
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
-from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers
+from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers, wait_ready
 from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
 from echelon.checkpoint import (
     Counters,
@@ -124,6 +119,8 @@ class Orchestrator:
         self.counters = Counters(**asdict(state.counters)) if state else Counters()
         self.run_id = state.run_id if state else new_run_id()
         self.stop = GracefulStop()
+        self.halt: Optional[str] = None  # why the run stops early without a signal ("metrics_lost", "bad_updates")
+        self.incidents: Optional[Incidents] = None
         self.pool = FragmentPool(cfg.ray.max_policy_lag, dropped=self.counters.dropped_fragments)
         # Actors and sizes, set by _start once Ray's resources are known.
         self.workers = WorkerSet([])
@@ -177,7 +174,7 @@ class Orchestrator:
                 self.metrics.log([summary])
                 wandb_where = self.metrics.close()
                 self._metrics_closed = True
-                if self.metrics.lost:
+                if self.halt == "metrics_lost":
                     log.error("stopped after update %d because the metrics actor is gone; its records are in %s; "
                               "continue with --resume %s", self.counters.update, self.run_dir / "train_log.jsonl",
                               self.run_dir)
@@ -267,8 +264,10 @@ class Orchestrator:
         if arrival is None:
             return  # the worker failed; WorkerSet probes it back
         i, header = arrival
+        if header.error is not None:
+            self.incidents.worker_failed(self.counters.update, i, header.error, header.seed, self._frames_of(i))
         if header.version < 0:
-            self._arm(i)  # a restarted instance without weights sampled nothing
+            self._arm(i)  # a restarted (or rebuilt) instance without weights sampled nothing
             return
         fresh = self.pool.fresh(header.version, self.learner_version)
         owned = frag_ref if fresh and header.node == self.driver_node else None
@@ -313,7 +312,7 @@ class Orchestrator:
             log.warning("%d fragment(s) lost; skipping that batch", len(self.pending_batch))
             self.pending_batch = []
             return
-        self.pending_update, self.pending_batch = None, []
+        batch, self.pending_update, self.pending_batch = self.pending_batch, None, []
         self.learner_version, self.weights_ref = version, weights_ref
         c = self.counters
         c.update += 1
@@ -327,7 +326,11 @@ class Orchestrator:
         self._maybe_submit_update()
         for i in sorted(self.parked):
             self._arm(i)
-
+        if stats.get("nonfinite"):  # not trained on: an error record and a receipt instead of an update record
+            if self.incidents.bad_update(c.update, stats["report"], self._frames_of(batch[0].worker)):
+                self.halt = "bad_updates"
+            return
+        self.incidents.good_update()
         record = update_record(
             c, stats, version=version, elapsed_s=time.time() - self.t_start,
             env_steps_at_start=self.steps_at_start, agent_steps_at_start=self.agent_steps_at_start,
@@ -335,6 +338,8 @@ class Orchestrator:
         )
         self._wait_s = 0.0
         full = self.metrics.log_update(record, episodes=c.episodes)
+        if self.metrics.lost:
+            self.halt = "metrics_lost"
         c.episodes = int(full.get(N.EPISODE_COUNT, c.episodes))
         self.last_record = full
         if self.progress is not None:
@@ -345,8 +350,7 @@ class Orchestrator:
             self.on_update(self, full)
 
     def _done(self) -> bool:
-        lost = self.metrics is not None and self.metrics.lost
-        return lost or self.stop.requested is not None or self.counters.update >= self._update_budget()
+        return bool(self.halt or self.stop.requested) or self.counters.update >= self._update_budget()
 
     def _update_budget(self) -> int:
         if self.stop_at_update is None:
@@ -356,8 +360,8 @@ class Orchestrator:
     def _stopped_by(self) -> str:
         if self.stop.requested:
             return "signal"
-        if self.metrics is not None and self.metrics.lost:
-            return "metrics_lost"
+        if self.halt:
+            return self.halt
         return "done" if self.counters.update >= self.target_updates else "stop_at_update"
 
     # -- set-up, checkpoints, clean-up -----------------------------------------------------------
@@ -374,6 +378,7 @@ class Orchestrator:
         self.driver_node = ray.get_runtime_context().get_node_id()
         handle = spawn_metrics(cfg, self.run_dir, self.metrics_name, self.driver_node, self.console, self.run_id)
         self.metrics = MetricsLink(handle, self.run_dir, self.run_id, window=cfg.metrics.window)
+        self.incidents = Incidents(cfg, self.run_dir, self.run_id, self.metrics.log)
         if state is not None and state.driver_rng is not None:
             restore_rng_state(state.driver_rng)
         self.workers = WorkerSet(spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
@@ -383,7 +388,8 @@ class Orchestrator:
         self.learner = spawn_learner(cfg, resources.get("GPU", 0.0), obs_space, action_space)
         if state is not None:
             ray.get(self.learner.load_state_dict.remote(state.learner, state.learner_rng))
-        self.learner_version, (self.weights_ref,) = self._wait_for(self.learner.weights.remote(), "learner")
+        stopping = lambda: bool(self.stop.requested)  # noqa: E731
+        self.learner_version, (self.weights_ref,) = wait_ready(self.learner.weights.remote(), "learner", stopping)
         self.learner_device = ray.get(self.learner.device.remote())
 
         records = [meta_record(cfg, mode="ray", device=self.learner_device, resumed=state is not None,
@@ -403,20 +409,12 @@ class Orchestrator:
         for i in range(self.num_workers):
             self._arm(i)
 
-    def _wait_for(self, ref: Any, what: str) -> Any:
-        # Actors pend until the cluster has their resources (or the autoscaler adds a node);
-        # say so instead of hanging silently.
-        waited = 0.0
-        while True:
-            ready, _ = ray.wait([ref], timeout=30.0)
-            if ready:
-                return ray.get(ref)
-            waited += 30.0
-            log.warning("%s not ready after %.0f s: the cluster may lack the resources it asks for "
-                        "(cluster: %s, available: %s)", what, waited, ray.cluster_resources(),
-                        ray.available_resources())
-            if self.stop.requested:
-                raise KeyboardInterrupt(f"stopped while waiting for {what}")
+    def _frames_of(self, worker: int) -> list:
+        """Worker ``worker``'s last frames of one match for a receipt (none if it cannot answer)."""
+        try:
+            return ray.get(self.workers[worker].handle.recent_frames.remote(), timeout=30)
+        except (RayActorError, ray.exceptions.GetTimeoutError):
+            return []
 
     def _save_checkpoint(self, learner_state: dict, learner_rng: dict) -> None:
         c = self.counters

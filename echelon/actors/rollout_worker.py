@@ -10,6 +10,7 @@ through the driver.
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 import warnings
 from typing import Any, NamedTuple, Optional
@@ -18,6 +19,7 @@ import numpy as np
 import ray
 
 from echelon.config import TrainConfig
+from echelon.metrics.receipts import RECEIPT_FRAMES
 
 
 class FragmentHeader(NamedTuple):
@@ -31,6 +33,8 @@ class FragmentHeader(NamedTuple):
     agent_steps: int
     episodes: int
     sample_s: float  # seconds inside the collector
+    seed: int = 0  # env seed of the worker's current env
+    error: Optional[str] = None  # traceback when sampling raised (the worker rebuilt its env; no fragment)
 
 
 
@@ -82,8 +86,13 @@ class RolloutWorker:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
         self.worker_index = worker_index
+        self.cfg = cfg
+        self.start_update = start_update
         self.seed = worker_seed(cfg.seed, worker_index, start_update, reconstructed)
         self.collector = build_collector(cfg, cfg.rollout.num_envs, self.seed)
+        self._keep_frames()
+        self.samples = 0  # sample calls (the tests-only failure switch counts them)
+        self._failed_frames: list = []
         self.metrics = ray.get_actor(metrics_name) if metrics_name else None
         self.version = -1  # no weights yet
         # Names this process: a header from a new incarnation tells the driver that Ray restarted
@@ -122,7 +131,13 @@ class RolloutWorker:
             # sampling now would stamp the initial random policy as a real version. Say so instead.
             return self._header(version=-1, env_steps=0, agent_steps=0, episodes=0, sample_s=0.0), None
         t0 = time.perf_counter()
-        frag = self.collector.sample()
+        self.samples += 1
+        try:
+            if self.cfg.rollout.debug_fail_sample == self.samples:
+                raise RuntimeError("rollout.debug_fail_sample: this sample fails on purpose (tests only)")
+            frag = self.collector.sample()
+        except Exception:  # an env or policy failure of any kind: report it with a receipt, start afresh
+            return self._failed(traceback.format_exc()), None
         sample_s = time.perf_counter() - t0
         if self.metrics is not None and frag.episodes:
             self.metrics.add_episodes.remote(list(frag.episodes))
@@ -135,8 +150,37 @@ class RolloutWorker:
         )
         return header, frag
 
+    def _failed(self, tb: str) -> FragmentHeader:
+        """Keep the failed env's last frames, rebuild env and collector with a new seed, ask for weights."""
+        failed_seed = self.seed
+        self._failed_frames = self._frames()
+        self.seed = worker_seed(self.cfg.seed, self.worker_index, self.start_update, reconstructed=True)
+        self.collector = build_collector(self.cfg, self.cfg.rollout.num_envs, self.seed)
+        self._keep_frames()
+        self.version = -1
+        return self._header(version=-1, env_steps=0, agent_steps=0, episodes=0, sample_s=0.0, seed=failed_seed,
+                            error=tb)
+
+    def recent_frames(self) -> list:
+        """Last steps of match 0 (``[H, W, 3]`` uint8, oldest first) for a receipt: the failed env's
+        after an exception, else the current env's (empty for envs that cannot draw)."""
+        if self._failed_frames:
+            frames, self._failed_frames = self._failed_frames, []
+            return frames
+        return self._frames()
+
+    def _frames(self) -> list:
+        draw = getattr(self.collector.env, "recent_frames", None)
+        return draw() if draw is not None else []
+
+    def _keep_frames(self) -> None:
+        keep = getattr(self.collector.env, "keep_recent_frames", None)
+        if keep is not None:
+            keep(RECEIPT_FRAMES)
+
     def _header(self, **fields: Any) -> FragmentHeader:
-        """Fragment header: who sampled it (worker, incarnation, node) plus ``fields``."""
+        """Fragment header: who sampled it (worker, incarnation, node, env seed) plus ``fields``."""
+        fields.setdefault("seed", self.seed)
         return FragmentHeader(worker=self.worker_index, incarnation=self.incarnation, node=self.node_id(), **fields)
 
     def node_id(self) -> Optional[str]:

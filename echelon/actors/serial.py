@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from echelon.actors.incidents import Incidents
 from echelon.checkpoint import (
     Counters,
     ResumePoint,
@@ -33,6 +34,7 @@ from echelon.config import TrainConfig, config_to_dict
 from echelon.env.adapters import make_vector_env
 from echelon.metrics import names as N
 from echelon.metrics.hub import LOG_NAME, MetricsHub
+from echelon.metrics.receipts import RECEIPT_FRAMES
 from echelon.metrics.records import (
     abandoned_updates,
     meta_record,
@@ -98,9 +100,13 @@ def train_serial(
                               trace_id=make_trace_id(run_id, counters.update), learner_rng=capture_rng_state())
         return save_checkpoint(run_dir, counters.update, build_payload(state), keep=cfg.learner.keep_checkpoints)
 
+    incidents = Incidents(cfg, run_dir, run_id, hub.log)
+    if hasattr(env, "keep_recent_frames"):
+        env.keep_recent_frames(RECEIPT_FRAMES)
     t0 = time.time()
     steps0, agent_steps0 = counters.env_steps, counters.agent_steps
     record: dict = {}
+    stopped_by = "done"
     try:
         while counters.env_steps < cfg.learner.total_env_steps:
             collector.set_weights(*learner.get_weights())
@@ -112,6 +118,13 @@ def train_serial(
             counters.update += 1
             counters.env_steps += int(stats["env_steps"])
             counters.agent_steps += int(stats["agent_steps"])
+            if stats.get("nonfinite"):  # not trained on: an error record and a receipt instead
+                frames = env.recent_frames() if hasattr(env, "recent_frames") else []
+                if incidents.bad_update(counters.update, stats["report"], frames):
+                    stopped_by = "bad_updates"
+                    break
+                continue
+            incidents.good_update()
             record = hub.log_update(update_record(
                 counters, stats, version=learner.version, elapsed_s=time.time() - t0, env_steps_at_start=steps0,
                 agent_steps_at_start=agent_steps0, wait_s=wait_s, num_workers=1,
@@ -121,13 +134,15 @@ def train_serial(
                 last_checkpoint, last_checkpoint_update = checkpoint(), counters.update
         if counters.update != last_checkpoint_update:
             last_checkpoint = checkpoint()
-        hub.log([summary_record(counters, stopped_by="done", checkpoint=last_checkpoint, elapsed_s=time.time() - t0)])
+        hub.log([summary_record(counters, stopped_by=stopped_by, checkpoint=last_checkpoint,
+                                elapsed_s=time.time() - t0)])
         wandb_where = hub.wandb_location()
     finally:
         hub.close()
         env.close()
     wall = time.time() - t0
     return {
+        "stopped_by": stopped_by,
         "updates": counters.update,
         "env_steps": counters.env_steps,
         "wall_s": wall,

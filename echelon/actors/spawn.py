@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -13,6 +14,8 @@ from echelon.actors.metrics_actor import MetricsActor
 from echelon.actors.metrics_link import METRICS_MAX_RESTARTS
 from echelon.actors.rollout_worker import RolloutWorker
 from echelon.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 def env_spaces(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -55,3 +58,18 @@ def spawn_learner(cfg: TrainConfig, cluster_gpus: float, obs_space: Any, action_
     """The learner actor (a GPU when the cluster has one and ``learner.device`` allows it)."""
     res = learner_resources(cfg, cluster_gpus)
     return ray.remote(LearnerActor).options(max_restarts=0, **res).remote(cfg, obs_space, action_space)
+
+
+def wait_ready(ref: Any, what: str, stopping: Callable[[], bool]) -> Any:
+    """``ray.get(ref)``, warning every 30 s while it pends: actors wait until the cluster has their
+    resources (or the autoscaler adds a node), and a silent hang would look like a bug."""
+    waited = 0.0
+    while True:
+        ready, _ = ray.wait([ref], timeout=30.0)
+        if ready:
+            return ray.get(ref)
+        waited += 30.0
+        log.warning("%s not ready after %.0f s: the cluster may lack the resources it asks for "
+                    "(cluster: %s, available: %s)", what, waited, ray.cluster_resources(), ray.available_resources())
+        if stopping():
+            raise KeyboardInterrupt(f"stopped while waiting for {what}")

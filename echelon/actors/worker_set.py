@@ -91,6 +91,8 @@ class WorkerSet:
             self.failed(i, exc)
             return None
         self._note_incarnation(i, header)
+        if header.error is not None:
+            self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
         return i, header
 
     def _note_incarnation(self, i: int, header: FragmentHeader) -> None:

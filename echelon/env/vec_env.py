@@ -25,7 +25,8 @@ each match that ended in the last step to copies of its state just before the au
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections import deque
+from typing import Mapping, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -77,6 +78,7 @@ class EchelonVecEnv:
         self.keep_final_state = bool(keep_final_state)
         self.final_state: dict[int, dict] = {}
         self._seeded = False
+        self._recent: Optional[deque] = None  # match 0's last drawable states (failure receipts)
 
     def set_heuristic_weapon_fire_prob(self, p: float) -> None:
         """Probability (0..1) that each heuristic trigger pull fires, from the next step on.
@@ -175,7 +177,29 @@ class EchelonVecEnv:
             "events": self.last_events,
             "episodes": episodes,
         }
+        if self._recent is not None:
+            self._recent.append(self._state_of(0))
         return self._obs, self._reward, self._term, self._trunc, info
+
+    def keep_recent_frames(self, n: int) -> None:
+        """Keep match 0's drawable state after each of the last ``n`` steps (0 = off), for receipts."""
+        self._recent = deque(maxlen=n) if n > 0 else None
+
+    def recent_frames(self, scale: int = 6) -> list[np.ndarray]:
+        """Match 0's last kept steps drawn top-down, oldest first: ``[H, W, 3]`` uint8 each."""
+        from echelon.env.render import render_frame
+        from echelon.env.specs import SMOKE_RADIUS
+
+        frames = []
+        for st in self._recent or ():
+            clouds = st["smoke_pos"][st["smoke_on"]]
+            smoke = np.concatenate([clouds, np.full((len(clouds), 1), SMOKE_RADIUS)], axis=1)
+            frames.append(render_frame(
+                st["material"], st["height"], st["zone_center"], st["zone_radius"], mech_pos=st["pos"],
+                mech_yaw=st["yaw"], mech_class=self.sim.cls, mech_team=self.sim.team, mech_alive=st["alive"],
+                smoke=smoke, scale=scale,
+            ))
+        return frames
 
     def _state_of(self, e: int) -> dict:
         """Copies of match ``e``'s drawable state (see ``final_state`` in the module docstring)."""

@@ -17,10 +17,11 @@ One ``update`` (CleanRL order, recurrent variant):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -191,10 +192,23 @@ class Learner:
                 col += n
         return buf
 
-    def update(self, fragments: list[Fragment]) -> dict[str, float]:
-        """One PPO update on ``fragments``; returns float stats; ``version += 1``."""
+    def update(self, fragments: list[Fragment]) -> dict[str, Any]:
+        """One PPO update on ``fragments``; returns float stats; ``version += 1``.
+
+        A batch with a non-finite number in it, or a minibatch whose loss or gradient is not
+        finite, is not trained on: that optimizer step is skipped, the rest of the update too,
+        and the stats carry ``nonfinite = 1.0`` with ``report`` (where, which rows, batch
+        statistics, parameter norms) instead of losses. The data counts as consumed (``updates``
+        and ``env_steps`` advance); the weights and their ``version`` stay as they were.
+        """
         t_start = time.perf_counter()
         ppo = self.cfg.ppo
+        first_bad = self.cfg.learner.debug_nan_update
+        if first_bad is not None and 0 <= self.updates + 1 - first_bad < self.cfg.learner.debug_nan_count:
+            fragments = _poisoned(fragments)  # tests only: one NaN observation in this update's batch
+        report = nonfinite_report(fragments)
+        if report is not None:
+            return self._skip(fragments, report, t_start)
         self.policy.train()
         buf = self._prepare(fragments)
         lr = self._lr()
@@ -217,6 +231,12 @@ class Learner:
                 loss.backward()
                 # Norm before clipping: the number that tells whether clipping is active.
                 gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), ppo.max_grad_norm)
+                if not (math.isfinite(float(loss.detach())) and math.isfinite(float(gn))):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    where = "loss" if not math.isfinite(float(loss.detach())) else "gradient"
+                    report = {"where": where, "epoch": epochs_run, "minibatch_step": n_steps,
+                              "batch": batch_statistics(fragments), "rows": []}
+                    return self._skip(fragments, report, t_start, steps_done=n_steps)
                 self.optimizer.step()
                 grad_norms.append(float(gn))
                 for k, v in stats.items():
@@ -248,6 +268,70 @@ class Learner:
             valid_frac=float(buf.loss_mask.float().mean()),
         )
         return out
+
+
+    def _skip(self, fragments: list[Fragment], report: dict, t_start: float, steps_done: int = 0) -> dict[str, Any]:
+        """Count a batch that was not trained on (see :meth:`update`)."""
+        self.updates += 1
+        self.env_steps += sum(int(f.env_steps) for f in fragments)
+        report["param_norms"] = {name: float(p.detach().norm()) for name, p in self.policy.named_parameters()}
+        report["optimizer_steps_before_skip"] = steps_done
+        return {"nonfinite": 1.0, "report": report, "version": float(self.version),
+                "learn_s": time.perf_counter() - t_start}
+
+
+_CHECKED = ("obs", "rewards", "values", "logprobs", "final_values", "last_values")
+
+
+def _finite_stats(a: np.ndarray) -> dict[str, float]:
+    finite = a[np.isfinite(a)]
+    return {
+        "min": float(finite.min()) if finite.size else math.nan,
+        "max": float(finite.max()) if finite.size else math.nan,
+        "mean": float(finite.mean()) if finite.size else math.nan,
+        "nonfinite": int(a.size - finite.size),
+    }
+
+
+def batch_statistics(fragments: list[Fragment]) -> dict[str, dict[str, float]]:
+    """Min / max / mean over the finite values and the count of non-finite ones, per array."""
+    out = {}
+    for name in _CHECKED:
+        out[name] = _finite_stats(np.concatenate([np.asarray(getattr(f, name), np.float64).reshape(-1)
+                                                  for f in fragments]))
+    return out
+
+
+def nonfinite_report(fragments: list[Fragment]) -> Optional[dict[str, Any]]:
+    """None when every number of the batch is finite; else where the bad ones are.
+
+    ``rows``: ``[{"fragment", "array", "row", "steps"}]`` for up to 20 rows (row = agent row
+    ``r`` of ``[T, R, ...]``, steps = the time indices with a non-finite value in that row).
+    """
+    rows = []
+    for i, f in enumerate(fragments):
+        for name in _CHECKED:
+            a = np.asarray(getattr(f, name))
+            bad = ~np.isfinite(a)
+            if not bad.any():
+                continue
+            if a.ndim == 1:  # [R]
+                rows += [{"fragment": i, "array": name, "row": int(r), "steps": []} for r in np.nonzero(bad)[0]]
+                continue
+            per = bad.reshape(a.shape[0], a.shape[1], -1).any(-1)  # [T, R]
+            for r in np.nonzero(per.any(0))[0]:
+                rows.append({"fragment": i, "array": name, "row": int(r),
+                             "steps": [int(t) for t in np.nonzero(per[:, r])[0]]})
+    if not rows:
+        return None
+    return {"where": "batch", "batch": batch_statistics(fragments), "rows": rows[:20], "bad_rows": len(rows)}
+
+
+def _poisoned(fragments: list[Fragment]) -> list[Fragment]:
+    first = fragments[0]
+    obs = np.array(first.obs, copy=True)
+    obs[0, 0, 0] = np.nan
+    return [dataclasses.replace(first, obs=obs), *fragments[1:]]
 
 
 def _write_actions(dst: Any, src: Any, layout, cols: slice) -> None:

@@ -4,12 +4,14 @@ Echelon smoke config (5v5, 40 x 40, vs the heuristic): end to end through the CL
 resume, corrupt-checkpoint fallback.
 """
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -309,3 +311,23 @@ def test_metrics_actor_gone_for_good_stops_the_run_cleanly(local_ray, tmp_path, 
     assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "metrics_lost"
     assert records[-1]["checkpoint"].endswith(f"ckpt_{last:08d}.pt")  # the final checkpoint of a clean stop
     assert_valid_log(tmp_path / "run")
+
+
+def test_nan_batch_and_worker_exception_leave_receipts_and_the_run_completes(local_ray, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = _smoke("learner.debug_nan_update=3", "rollout.debug_fail_sample=2")
+    result = Orchestrator(cfg, run_dir).run()
+    assert result.stopped_by == "done" and result.counters["update"] == 8
+    records = read_log(run_dir)
+    errors = {r[N.ERROR_KIND]: r for r in records if r[N.KIND] == N.KIND_ERROR}
+    assert set(errors) == {"nonfinite_update", "worker_exception"}
+    assert errors["nonfinite_update"][N.TRAIN_UPDATE] == 3
+    assert 3 not in [r[N.TRAIN_UPDATE] for r in updates_of(records)]
+    assert "debug_fail_sample" in errors["worker_exception"][N.ERROR_MESSAGE]
+    for err in errors.values():
+        receipt = Path(err[N.ERROR_RECEIPT])
+        names = {p.name for p in receipt.iterdir()}
+        assert {"config.json", "report.json", "frame_00.png", "frame_07.png"} <= names, names
+    worker_report = json.loads((Path(errors["worker_exception"][N.ERROR_RECEIPT]) / "report.json").read_text())
+    assert "Traceback" in worker_report["traceback"] and worker_report["env_seed"] > 0
+    assert_valid_log(run_dir)
