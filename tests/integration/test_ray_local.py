@@ -331,3 +331,36 @@ def test_nan_batch_and_worker_exception_leave_receipts_and_the_run_completes(loc
     worker_report = json.loads((Path(errors["worker_exception"][N.ERROR_RECEIPT]) / "report.json").read_text())
     assert "Traceback" in worker_report["traceback"] and worker_report["env_seed"] > 0
     assert_valid_log(run_dir)
+
+
+def test_sigkilled_driver_resumes_and_the_log_validates(local_ray, tmp_path):
+    run_dir = tmp_path / "run"
+    base = [sys.executable, str(REPO / "scripts" / "train_distributed.py"), "--address",
+            local_ray.address_info["gcs_address"]]
+    first = subprocess.Popen([*base, "--config", str(SMOKE), "--run-dir", str(run_dir),
+                              "--set", "learner.total_env_steps=2048"],  # 16 updates, checkpoints every 4
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            log = run_dir / "train_log.jsonl"
+            if log.exists() and len(updates_of(read_log(run_dir))) >= 6:
+                break
+            time.sleep(0.2)
+        first.kill()  # SIGKILL: no final checkpoint, no summary
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    logged = [r[N.TRAIN_UPDATE] for r in updates_of(read_log(run_dir))]
+    assert len(logged) >= 6 and read_log(run_dir)[-1][N.KIND] == N.KIND_UPDATE
+    resumed = subprocess.run([*base, "--resume", str(run_dir)], capture_output=True, text=True, timeout=200, cwd=REPO)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = read_log(run_dir)
+    resume = [r for r in records if r[N.KIND] == N.KIND_RESUME][-1]
+    at = resume[N.TRAIN_UPDATE]
+    assert at == max(u for u in logged if u % 4 == 0)  # the newest checkpoint before the kill
+    assert resume[N.RESUME_ABANDONED] == ([at + 1, max(logged)] if max(logged) > at else None)
+    assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1][N.TRAIN_ENV_STEPS] == 2048
+    assert_valid_log(run_dir)
+    assert "log_check              valid" in resumed.stdout and (run_dir / "train.png").is_file()
