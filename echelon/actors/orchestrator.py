@@ -75,7 +75,7 @@ class RunResult:
     checkpoint: Optional[str]
     wandb: Optional[str]
     counters: dict
-    stopped_by: str  # "done" | "stop_at_update" | "signal"
+    stopped_by: str  # "done" | "stop_at_update" | "signal" | "metrics_lost" | "bad_updates"
     elapsed_s: float
     last_record: dict
 
