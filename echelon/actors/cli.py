@@ -149,7 +149,8 @@ def prepare(args: argparse.Namespace) -> Plan:
         raise UserError("--stop-after-updates applies to the Ray trainer only")
     cfg, resume_from, changed = resolve_config(args)
     check_env(cfg)
-    run_dir = args.resume or args.run_dir or default_run_dir(args.config)
+    # Absolute: the metrics actor writes into it from another working directory.
+    run_dir = Path(args.resume or args.run_dir or default_run_dir(args.config)).absolute()
     check_run_dir(run_dir)
     return Plan(cfg, run_dir, resume_from, changed)
 

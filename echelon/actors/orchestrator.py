@@ -107,7 +107,7 @@ class Orchestrator:
         resume_changes: Optional[dict] = None,
     ) -> None:
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).absolute()  # actors write into it from other working directories
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.resume_from = resume_from
         self.stop_at_update = stop_at_update

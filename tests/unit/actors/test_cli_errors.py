@@ -99,3 +99,15 @@ def test_safe_and_unsafe_resume_changes():
     assert changes == {"env.size_x": [40, 50], "model.lstm_size": [64, 32], "ppo.lr": [3e-4, 1e-4],
                        "rollout.num_envs": [4, 2]}
     assert unsafe_changes(changes) == ["env.size_x", "model.lstm_size"]
+
+
+def test_a_relative_run_dir_becomes_absolute(tmp_path, monkeypatch):
+    # The metrics actor writes into the run dir from its own working directory.
+    from echelon.actors.cli import build_parser, prepare
+
+    monkeypatch.chdir(tmp_path)
+    plan = prepare(build_parser().parse_args(["--config", str(SMOKE), "--run-dir", "runs/rel"]))
+    assert plan.run_dir == tmp_path / "runs" / "rel" and plan.run_dir.is_dir()
+    default = prepare(build_parser().parse_args([]))  # the embedded default config
+    assert default.run_dir.is_absolute() and default.run_dir.parent == tmp_path / "runs"
+    assert default.run_dir.name.startswith("local-") and default.cfg.env.size_x == 40
