@@ -1,0 +1,155 @@
+"""Hit resolution of a substep: every queued hit at once, then paint, lava and deaths.
+
+The weapons (:mod:`echelon.env.weapons`) and projectiles (:mod:`echelon.env.projectiles`) phases
+queue :class:`Hits` groups and :class:`Paints` on ``sim``; :func:`resolve` applies them together
+(simultaneous resolution: nobody's hit depends on another hit of the same substep), so the
+order of the phases only decides the order of events and of floating-point sums.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from echelon.env import specs as S
+from echelon.env.records import AS, EV, HEATMAP_BINS, RP, add_team_stat, record_event
+
+# Timers count down by dt in floating point; a cooldown this close to 0 is over.
+READY = 1e-6
+
+
+class Hits(NamedTuple):
+    """One group of hits of a substep: ``[H]`` arrays, plus two flags for the whole group."""
+
+    env: np.ndarray  # match
+    shooter: np.ndarray  # mech index of the attacker
+    target: np.ndarray  # mech index hit
+    weapon: np.ndarray  # weapon id
+    damage: np.ndarray  # before the rear and paint multipliers
+    leg: np.ndarray  # bool: the damage also comes off leg HP
+    origin: np.ndarray  # [H, 3] where the shot came from (m), for the rear test
+    direct: bool  # False for splash: no rear bonus, no target heat, a fraction of the stability hit
+    projectile: bool  # event kind: projectile_hit, else laser_hit
+
+
+class Paints(NamedTuple):
+    """Paint shots of a substep, ``[N]`` arrays; applied after the substep's damage."""
+
+    env: np.ndarray
+    painter: np.ndarray
+    target: np.ndarray
+
+
+def resolve(sim, time: np.ndarray) -> None:
+    """Apply every hit of this substep at once (simultaneous resolution), then paint, lava and
+    deaths. ``time [E]``: seconds since match start."""
+    E, M = sim.E, sim.M
+    dmg_in = np.zeros((E, M))
+    hits = _concat(sim._hits)
+    if hits is not None:
+        _apply_hits(sim, hits, dmg_in, time)
+    # Paint after damage so this substep's paints do not boost this substep's hits.
+    for p in sim._paints:
+        sim.paint_t[p.env, p.target, sim.pack[p.painter]] = S.PAINT_S
+        sim.last_paint_t[p.env, p.target, p.painter] = time[p.env]
+        add_team_stat(sim, "paints", p.env, sim.team[p.painter], 1.0)
+        record_event(sim, EV["paint"], p.env, S.PAINTER, p.painter, p.target,
+                     sim.pos[p.env, p.target, 0], sim.pos[p.env, p.target, 1])
+    sim._paints = []
+    sim._hits = []
+    # Lava burns whoever stands in it (hazard damage, no shooter).
+    eidx = np.arange(E)[:, None]
+    feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], eidx)
+    on_ground = sim.pos[..., 2] <= np.take(sim.solid_h, feet) + 0.05
+    sim.hazard_under = np.take(sim.hazard, feet) * on_ground * sim.alive
+    lava = sim.hazard_under > 0
+    dmg_in += lava * S.LAVA_DPS * sim.dt
+    sim.agent_stats[..., AS["damage_taken"]] += lava * S.LAVA_DPS * sim.dt
+    sim.hp -= dmg_in
+    np.maximum(sim.leg_hp, 0.0, out=sim.leg_hp)
+    dying = sim.alive & (sim.hp <= 0)
+    if dying.any():
+        _deaths(sim, dying, time)
+    if hits is not None:
+        # Clear only the (match, shooter, target) cells this substep wrote (kill credit reads them).
+        sim._dmg_pair[hits.env, hits.shooter, hits.target] = 0.0
+
+
+def _concat(groups: list[Hits]) -> Hits | None:
+    """All groups of the substep as one :class:`Hits` with per-hit ``direct`` / ``projectile``
+    arrays (None when there were no hits)."""
+    if not groups:
+        return None
+    cols = [np.concatenate([g[i] for g in groups]) for i in range(7)]
+    direct = np.concatenate([np.full(len(g.env), g.direct) for g in groups])
+    projectile = np.concatenate([np.full(len(g.env), g.projectile) for g in groups])
+    return Hits(*cols, direct=direct, projectile=projectile)
+
+
+def _apply_hits(sim, hits: Hits, dmg_in: np.ndarray, time: np.ndarray) -> None:
+    """Damage (rear and paint multipliers), leg damage, target heat, stability, suppression,
+    damage bookkeeping and hit events of every hit; HP damage is summed into ``dmg_in [E, M]``."""
+    e, s, t, w, leg, direct = hits.env, hits.shooter, hits.target, hits.weapon, hits.leg, hits.direct
+    target_pos = sim.pos[e, t]
+    dx, dy = target_pos[:, 0] - hits.origin[:, 0], target_pos[:, 1] - hits.origin[:, 1]
+    yaw = sim.yaw[e, t]
+    rear = direct & ((np.cos(yaw) * dx + np.sin(yaw) * dy) > S.REAR_COS * np.hypot(dx, dy))
+    painted = sim.paint_t[e, t, sim.pack[s]] > 0
+    dmg = hits.damage * np.where(rear, S.REAR_MULT, 1.0) * np.where(painted, 1.0 + S.PAINT_BONUS, 1.0)
+    np.add.at(dmg_in, (e, t), dmg)
+    np.add.at(sim.leg_hp, (e, t), -dmg * leg)
+    np.add.at(sim.heat, (e, t), S.W_TARGET_HEAT[w] * direct)
+    np.add.at(sim.stability, (e, t), -S.W_STAB[w] * np.where(direct, 1.0, S.W_SPLASH_FRAC[w]))
+    sup = S.W_SUPPRESS[w] > 0
+    if sup.any():
+        sim.suppress_t[e[sup], t[sup]] = np.maximum(sim.suppress_t[e[sup], t[sup]], S.W_SUPPRESS[w[sup]])
+    np.add.at(sim._dmg_pair, (e, s, t), dmg)
+    sim.under_fire_t[e, t] = S.UNDER_FIRE_S
+    sim.last_dmg_t[e, t, s] = time[e]
+    credit = dmg * sim.enemy[s, t]  # damage to enemies only earns reward and stats
+    np.add.at(sim.agent_stats, (e, s, AS["damage_dealt"]), credit)
+    np.add.at(sim.agent_stats, (e, t, AS["damage_taken"]), dmg)
+    np.add.at(sim.agent_stats, (e, t, AS["enemy_damage_taken"]), credit)
+    np.add.at(sim.reward_parts, (e, s, RP["damage"]), sim.cfg.rewards.damage * credit)
+    add_team_stat(sim, "damage", e, sim.team[s], credit)
+    bx = np.minimum((target_pos[:, 0] * (HEATMAP_BINS / sim.X)).astype(np.int64), HEATMAP_BINS - 1)
+    by = np.minimum((target_pos[:, 1] * (HEATMAP_BINS / sim.Y)).astype(np.int64), HEATMAP_BINS - 1)
+    np.add.at(sim.damage_heatmap, (e, bx, by), dmg)
+    kind = np.where(hits.projectile, EV["projectile_hit"], EV["laser_hit"])
+    record_event(sim, kind, e, w, s, t, target_pos[:, 0], target_pos[:, 1], dmg, rear, leg, painted)
+
+
+def _deaths(sim, dying: np.ndarray, time: np.ndarray) -> None:
+    """Kill the mechs of ``dying [E, M]``: kill credit to the enemy that did the most damage this
+    substep, assists, death penalty, kill events."""
+    w = sim.cfg.rewards
+    de, dv = np.nonzero(dying)  # match, victim
+    pair = sim._dmg_pair[de, :, dv]  # [K, attacker]
+    killer = np.argmax(pair, axis=1)
+    killer = np.where(pair[np.arange(len(de)), killer] > 0, killer, -1)
+    sim.alive[de, dv] = False
+    sim.died[de, dv] = True
+    sim.hp[de, dv] = 0.0
+    sim.vel[de, dv] = 0.0
+    sim.shutdown[de, dv] = False
+    sim.death_pos[de, dv] = sim.pos[de, dv, :2]
+    sim.reward_parts[de, dv, RP["death"]] += w.death
+    add_team_stat(sim, "deaths", de, sim.team[dv], 1.0)
+    credited = (killer >= 0) & sim.enemy[np.maximum(killer, 0), dv]
+    if credited.any():
+        ke, kk = de[credited], killer[credited]
+        np.add.at(sim.reward_parts, (ke, kk, RP["kill"]), w.kill)
+        np.add.at(sim.agent_stats, (ke, kk, AS["kills"]), 1.0)
+        add_team_stat(sim, "kills", ke, sim.team[kk], 1.0)
+    # Assists: once per kill to every enemy of the victim (other than the killer) who
+    # damaged or painted it within the last ASSIST_WINDOW seconds.
+    since = (time[de] - S.ASSIST_WINDOW)[:, None]
+    recent = (sim.last_dmg_t[de, dv] >= since) | (sim.last_paint_t[de, dv] >= since)
+    recent &= sim.enemy[dv] & (np.arange(sim.M)[None] != killer[:, None])
+    k, helper = np.nonzero(recent)
+    if len(k):
+        np.add.at(sim.reward_parts, (de[k], helper, RP["assist"]), w.assist)
+        np.add.at(sim.agent_stats, (de[k], helper, AS["assists"]), 1.0)
+        add_team_stat(sim, "assists", de[k], sim.team[helper], 1.0)
+    record_event(sim, EV["kill"], de, -1, killer, dv, sim.pos[de, dv, 0], sim.pos[de, dv, 1])
