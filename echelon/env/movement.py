@@ -10,11 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from echelon.env import specs as S
-
-
-def _clamp(a, lo, hi):
-    """np.clip without its Python-level overhead (hot path)."""
-    return np.minimum(np.maximum(a, lo), hi)
+from echelon.env.arrays import clamp, nonzero
 
 
 def move(sim, can_act: np.ndarray) -> None:
@@ -29,7 +25,8 @@ def move(sim, can_act: np.ndarray) -> None:
     alive = sim.alive
     eidx = np.arange(sim.E)[:, None]
     sim.yaw += act[..., 3] * sim.yaw_rate * dt * can_act
-    cos_yaw, sin_yaw = np.cos(sim.yaw), np.sin(sim.yaw)
+    cos_yaw = np.cos(sim.yaw, out=sim.geo.cos_yaw)
+    sin_yaw = np.sin(sim.yaw, out=sim.geo.sin_yaw)
     fwd, strafe = act[..., 0], act[..., 1]
     norm = np.maximum(1.0, np.hypot(fwd, strafe))
     feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], eidx)
@@ -42,11 +39,11 @@ def move(sim, can_act: np.ndarray) -> None:
     vy = (fwd * sin_yaw + strafe * cos_yaw) * speed
     x0, y0, z = sim.pos[..., 0], sim.pos[..., 1], sim.pos[..., 2]
     r = sim.radius
-    nx = _clamp(x0 + vx * dt, r, sim.X - r)
+    nx = clamp(x0 + vx * dt, r, sim.X - r)
     probe_x = nx + np.sign(vx) * r * 0.9
     blocked_x = np.take(sim.solid_h, sim._cells(probe_x, y0, eidx)) > z + S.STEP_HEIGHT
     nx = np.where(blocked_x, x0, nx)
-    ny = _clamp(y0 + vy * dt, r, sim.Y - r)
+    ny = clamp(y0 + vy * dt, r, sim.Y - r)
     probe_y = ny + np.sign(vy) * r * 0.9
     blocked_y = np.take(sim.solid_h, sim._cells(nx, probe_y, eidx)) > z + S.STEP_HEIGHT
     ny = np.where(blocked_y, y0, ny)
@@ -73,7 +70,8 @@ def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, z: np.ndarray, eidx: np.nda
     each (penetration is resolved one substep late; saves a pair pass per substep). A push into a
     blocking column is dropped. Returns the new ``(x, y)`` ``[E, M]``."""
     geo = sim.geo
-    pe, pi, pj = np.nonzero(geo.dxy < sim.radius_sum)  # each touching pair twice: (i, j), (j, i)
+    np.less(geo.dxy, sim.radius_sum, out=geo.close)
+    pe, pi, pj = nonzero(geo.close)  # each touching pair twice: (i, j), (j, i)
     if not len(pe):
         return nx, ny
     alive = sim.alive
@@ -87,45 +85,64 @@ def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, z: np.ndarray, eidx: np.nda
     r = sim.radius
     px = nx - np.bincount(flat, push * geo.dx[pe, pi, pj], n).reshape(sim.E, sim.M)
     py = ny - np.bincount(flat, push * geo.dy[pe, pi, pj], n).reshape(sim.E, sim.M)
-    px = _clamp(px, r, sim.X - r)
-    py = _clamp(py, r, sim.Y - r)
+    px = clamp(px, r, sim.X - r)
+    py = clamp(py, r, sim.Y - r)
     ok = np.take(sim.solid_h, sim._cells(px, py, eidx)) <= z + S.STEP_HEIGHT
     return np.where(ok, px, nx), np.where(ok, py, ny)
 
 
 class PairGeometry:
-    """Pair geometry after movement, float32 ``[E, i, j]`` (metres): ``dx, dy`` (j - i), ``dxy``
-    (horizontal distance, +inf on the diagonal), ``d`` (3D distance, +inf on the diagonal); and
-    ``cos_yaw, sin_yaw [E, M]`` float64 of the headings."""
+    """Pair geometry of the mechs, float32 ``[E, i, j]`` (metres), in preallocated buffers.
+
+    ``dx, dy`` (j - i), ``dxy`` (horizontal distance, +inf on the diagonal) and ``d`` (3D
+    distance, +inf on the diagonal; the same buffer as ``dxy`` while every mech stands at z = 0)
+    are written by :func:`update_geometry`; ``cos_yaw, sin_yaw [E, M]`` float64 of the headings by
+    :func:`move` after turning. ``close [E, M, M]`` bool is scratch for the push-apart pass.
+    """
 
     def __init__(self, num_envs: int, num_mechs: int):
         E, M = num_envs, num_mechs
-        self.dx = np.zeros((E, M, M), np.float32)
-        self.dy = np.zeros((E, M, M), np.float32)
-        self.dxy = np.zeros((E, M, M), np.float32)
-        self.d = np.zeros((E, M, M), np.float32)
+        f4 = np.float32
+        self.dx = np.zeros((E, M, M), f4)
+        self.dy = np.zeros((E, M, M), f4)
+        self.dxy = np.zeros((E, M, M), f4)
+        self.d3 = np.zeros((E, M, M), f4)
+        self.d = self.dxy
         self.cos_yaw = np.ones((E, M))
         self.sin_yaw = np.zeros((E, M))
+        self.close = np.zeros((E, M, M), bool)
+        self._d2 = np.zeros((E, M, M), f4)
+        self._sq = np.zeros((E, M, M), f4)
+        self._xyz = np.zeros((3, E, M), f4)
+        # Diagonals as strided views: written to +inf after every update.
+        self._dxy_diag = self.dxy.reshape(E, M * M)[:, :: M + 1]
+        self._d3_diag = self.d3.reshape(E, M * M)[:, :: M + 1]
 
 
-def update_geometry(sim) -> None:
-    """Recompute ``sim.geo`` from the current positions and headings."""
+def update_geometry(sim, heights: bool = True) -> None:
+    """Recompute ``sim.geo`` from the current positions, in place. ``heights=False`` skips the 3D
+    distance (``d`` is then stale until the next full update)."""
     geo = sim.geo
-    x = sim.pos[..., 0].astype(np.float32)
-    y = sim.pos[..., 1].astype(np.float32)
-    geo.dx = x[:, None, :] - x[:, :, None]
-    geo.dy = y[:, None, :] - y[:, :, None]
-    d2 = geo.dx * geo.dx
-    d2 += geo.dy * geo.dy
-    geo.dxy = np.sqrt(d2)
-    geo.dxy += sim._diag_inf
-    z = sim.pos[..., 2]
-    if (z != 0).any():
-        zf = z.astype(np.float32)
-        dz = zf[:, None, :] - zf[:, :, None]
-        d2 += dz * dz
-        geo.d = np.sqrt(d2)
-        geo.d += sim._diag_inf
+    x, y, z = geo._xyz
+    np.copyto(x, sim.pos[..., 0], casting="same_kind")
+    np.copyto(y, sim.pos[..., 1], casting="same_kind")
+    np.subtract(x[:, None, :], x[:, :, None], out=geo.dx)
+    np.subtract(y[:, None, :], y[:, :, None], out=geo.dy)
+    d2, sq = geo._d2, geo._sq
+    np.multiply(geo.dx, geo.dx, out=d2)
+    np.multiply(geo.dy, geo.dy, out=sq)
+    d2 += sq
+    np.sqrt(d2, out=geo.dxy)
+    geo._dxy_diag[...] = np.inf
+    if not heights:
+        return
+    if sim.pos[..., 2].any():
+        np.copyto(z, sim.pos[..., 2], casting="same_kind")
+        np.subtract(z[:, None, :], z[:, :, None], out=sq)
+        np.multiply(sq, sq, out=sq)
+        d2 += sq
+        np.sqrt(d2, out=geo.d3)
+        geo._d3_diag[...] = np.inf
+        geo.d = geo.d3
     else:
         geo.d = geo.dxy
-    geo.cos_yaw, geo.sin_yaw = np.cos(sim.yaw), np.sin(sim.yaw)

@@ -168,6 +168,8 @@ class EchelonSim:
         self._dmg_pair = np.zeros((E, M, M), f8)
         self.hazard_under = np.zeros((E, M), np.int8)
         self.geo = movement.PairGeometry(E, M)
+        self.may_fire = np.zeros((E, M, 4), bool)  # slots armed this step (weapons.arm)
+        self.want_fire = np.zeros((E, M, 4), bool)  # armed, ready and able to act this substep
 
         self.match_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(E)]
 
@@ -196,7 +198,6 @@ class EchelonSim:
         # LOS is traced for enemy pairs only (friends always see each other; nobody fires at them).
         self.pi, self.pj = np.nonzero(np.triu(self.enemy))
         self.radius_sum = (self.radius[:, None] + self.radius[None, :]).astype(np.float32)  # [M, M] touching distance
-        self._diag_inf = np.where(np.eye(M, dtype=bool), np.float32(np.inf), np.float32(0.0))
 
     def _init_terrain(self) -> None:
         E, X, Y = self.E, self.X, self.Y
@@ -336,8 +337,8 @@ class EchelonSim:
         self._begin_step()
         potential_before = zone.potential(self)
         # Positions may have been edited since the last substep (resets, tests): the first push
-        # apart reads this geometry.
-        movement.update_geometry(self)
+        # apart reads this horizontal geometry.
+        movement.update_geometry(self, heights=False)
         for _ in range(self.cfg.decision_repeat):
             self._substep()
         self.step_count += 1
@@ -363,6 +364,7 @@ class EchelonSim:
         slot = self.act_target - 1  # target 0 = nearest, k = contact slot k - 1
         picked = np.take_along_axis(self.contact_ids, np.clip(slot, 0, MAX_CONTACTS - 1)[..., None], 2)[..., 0]
         self.focus[...] = np.where(slot >= 0, picked, -1)
+        weapons.arm(self)
 
     def _substep(self) -> None:
         heat.update_shutdown(self)

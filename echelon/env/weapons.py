@@ -11,6 +11,7 @@ import numpy as np
 
 from echelon.env import projectiles
 from echelon.env import specs as S
+from echelon.env.arrays import nonzero
 from echelon.env.combat import READY, Hits, Paints
 from echelon.env.records import EV, add_team_stat, record_event
 from echelon.env.rng import PURPOSE_LEG, hash_uniform
@@ -18,13 +19,25 @@ from echelon.env.rng import PURPOSE_LEG, hash_uniform
 _SLOT_TRIGGER = np.array(S.SLOT_TRIGGER)
 
 
+def arm(sim) -> None:
+    """Per decision step: the slots ``[E, M, 4]`` that may fire in this step's substeps (trigger
+    held, slot not empty, and some enemy in sight for weapons that need it: sight is traced once
+    per step, so a mech that sees no enemy now has no target for any of them until the next)."""
+    blind = (sim.weapon == S.MISSILE) | (sim.weapon == S.SMOKE)  # [M, 4] may fire without sight
+    could_target = sim.los.any(axis=2)[..., None] | blind[None]
+    np.logical_and(sim.act_trigger[..., _SLOT_TRIGGER], sim.weapon != S.NO_WEAPON, out=sim.may_fire)
+    sim.may_fire &= could_target
+
+
 def fire(sim, fire_ok: np.ndarray) -> None:
-    """Pick targets and fire every ready slot whose trigger is held, for the mechs of ``fire_ok
-    [E, M]`` (bool), all slots in one pass over the K (match, mech, slot) triples that want to
-    fire ([K, M] arrays over candidate targets)."""
-    want = (sim.act_trigger[..., _SLOT_TRIGGER] & fire_ok[..., None] & (sim.cd <= READY)
-            & (sim.weapon != S.NO_WEAPON)[None])
-    env, mech, slot = np.nonzero(want)
+    """Pick targets and fire every ready slot armed this step (:func:`arm`), for the mechs of
+    ``fire_ok [E, M]`` (bool), all slots in one pass over the K (match, mech, slot) triples that
+    want to fire ([K, M] arrays over candidate targets)."""
+    want = sim.want_fire
+    np.less_equal(sim.cd, READY, out=want)
+    want &= sim.may_fire
+    want &= fire_ok[..., None]
+    env, mech, slot = nonzero(want)
     if len(env) == 0:
         return
     weapon = sim.weapon[mech, slot]
@@ -63,10 +76,15 @@ def _pick_targets(sim, env: np.ndarray, mech: np.ndarray, weapon: np.ndarray):
     geo = sim.geo
     dist = geo.d[env, mech]  # [K, M]
     enemy_alive = sim.enemy[mech] & sim.alive[env]
-    cos_to = ((geo.dx * geo.cos_yaw[..., None] + geo.dy * geo.sin_yaw[..., None])
-              / np.maximum(geo.dxy, 1e-6))[env, mech]
-    valid = (enemy_alive & sim.los[env, mech] & (dist <= S.W_RANGE[weapon][:, None])
-             & (cos_to >= S.W_COS_ARC[weapon][:, None]))
+    valid = enemy_alive & sim.los[env, mech] & (dist <= S.W_RANGE[weapon][:, None])
+    # The arc test only for the (triple, target) pairs still valid: cosine between the heading
+    # and the direction to the target.
+    k, j = nonzero(valid)
+    if len(k):
+        e, m = env[k], mech[k]
+        cos_to = ((geo.dx[e, m, j] * geo.cos_yaw[e, m] + geo.dy[e, m, j] * geo.sin_yaw[e, m])
+                  / np.maximum(geo.dxy[e, m, j], 1e-6))
+        valid[k, j] = cos_to >= S.W_COS_ARC[weapon[k]]
     smoke = weapon == S.SMOKE
     if smoke.any():
         valid[smoke] = enemy_alive[smoke] & (dist[smoke] <= S.W_RANGE[S.SMOKE])
