@@ -44,8 +44,8 @@ class Paints(NamedTuple):
 def resolve(sim, time: np.ndarray) -> None:
     """Apply every hit of this substep at once (simultaneous resolution), then paint, lava and
     deaths. ``time [E]``: seconds since match start."""
-    E, M = sim.E, sim.M
-    dmg_in = np.zeros((E, M))
+    dmg_in = sim.damage_in
+    dmg_in[...] = 0.0
     hits = _concat(sim._hits)
     if hits is not None:
         _apply_hits(sim, hits, dmg_in, time)
@@ -59,13 +59,9 @@ def resolve(sim, time: np.ndarray) -> None:
     sim._paints = []
     sim._hits = []
     # Lava burns whoever stands in it (hazard damage, no shooter).
-    eidx = np.arange(E)[:, None]
-    feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], eidx)
-    on_ground = sim.pos[..., 2] <= np.take(sim.solid_h, feet) + 0.05
-    sim.hazard_under = np.take(sim.hazard, feet) * on_ground * sim.alive
-    lava = sim.hazard_under > 0
-    dmg_in += lava * S.LAVA_DPS * sim.dt
-    sim.agent_stats[..., AS["damage_taken"]] += lava * S.LAVA_DPS * sim.dt
+    burn = (sim.hazard_under > 0) * S.LAVA_DPS * sim.dt
+    dmg_in += burn
+    sim.agent_stats[..., AS["damage_taken"]] += burn
     sim.hp -= dmg_in
     np.maximum(sim.leg_hp, 0.0, out=sim.leg_hp)
     dying = sim.alive & (sim.hp <= 0)

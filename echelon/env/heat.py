@@ -25,31 +25,41 @@ def update_shutdown(sim) -> None:
         record_event(sim, EV["shutdown"], e, -1, -1, m, sim.pos[e, m, 0], sim.pos[e, m, 1])
 
 
+def begin_step(sim) -> None:
+    """Heat terms fixed for a decision step by its vent and EWAR choices (heat / s ``[E, M]``)."""
+    np.multiply(sim.cooling, np.where(sim.vent, S.VENT_COOLING, 1.0), out=sim.vent_cooling)
+    # At most one of the two terms is non-zero, so adding them first changes no rounding.
+    np.add((sim.ewar == 1) * S.ECM_HEAT, (sim.ewar == 2) * S.ECCM_HEAT, out=sim.ewar_heat)
+
+
 def cool_and_tick(sim) -> None:
     """End of a substep: heat flow (heat / s: class cooling, vent, water, lava, ECM / ECCM),
     knockdowns, stability regeneration, and every countdown (s) ticked down by ``dt``."""
     dt = sim.dt
     alive = sim.alive
     hazard = sim.hazard_under
-    cool = sim.cooling * np.where(sim.vent, S.VENT_COOLING, 1.0) + (hazard < 0) * S.WATER_COOLING
-    gain = (hazard > 0) * S.LAVA_HEAT + (sim.ewar == 1) * S.ECM_HEAT + (sim.ewar == 2) * S.ECCM_HEAT
+    cool = sim.vent_cooling + (hazard < 0) * S.WATER_COOLING
+    gain = (hazard > 0) * S.LAVA_HEAT + sim.ewar_heat
     sim.heat += (gain - cool) * dt * alive
     np.maximum(sim.heat, 0.0, out=sim.heat)
     # Knockdown when stability is gone; stability refills while down.
     knock = alive & (sim.stability <= 0) & ~(sim.fallen_t > 0)
-    if knock.any():
+    knocked = knock.any()
+    if knocked:
         e, m = np.nonzero(knock)
         sim.fallen_t[e, m] = S.KNOCKDOWN_S
         add_team_stat(sim, "knockdowns", e, sim.team[m], 1.0)
         record_event(sim, EV["knockdown"], e, -1, -1, m, sim.pos[e, m, 0], sim.pos[e, m, 1])
-    sim.stability[...] = np.where(knock, sim.max_stab,
-                                  np.minimum(sim.stability + S.STABILITY_REGEN * dt, sim.max_stab))
-    sim.cd -= dt
-    np.maximum(sim.cd, 0.0, out=sim.cd)
-    # A knockdown that starts this substep lasts the full KNOCKDOWN_S from the next one.
-    sim.fallen_t -= dt * ~knock
+    sim.stability += S.STABILITY_REGEN * dt
+    np.minimum(sim.stability, sim.max_stab, out=sim.stability)
+    if knocked:
+        np.copyto(sim.stability, sim.max_stab, where=knock)
+        # A knockdown that starts this substep lasts the full KNOCKDOWN_S from the next one.
+        sim.fallen_t -= dt * ~knock
+    else:
+        sim.fallen_t -= dt
     np.maximum(sim.fallen_t, 0.0, out=sim.fallen_t)
-    for timer in (sim.suppress_t, sim.under_fire_t, sim.ams_cd, sim.paint_t, sim.smoke_t):
+    for timer in (sim.cd, sim.suppress_t, sim.under_fire_t, sim.ams_cd, sim.paint_t, sim.smoke_t):
         timer -= dt
         np.maximum(timer, 0.0, out=timer)
     gone = sim.smoke_on & (sim.smoke_t <= 0)

@@ -13,28 +13,70 @@ from echelon.env import specs as S
 from echelon.env.arrays import clamp, nonzero
 
 
+class Controls:
+    """Movement terms fixed for a whole decision step by its actions, ``[E, M]`` float64:
+    ``turn`` (rad per substep at full control), ``fwd``, ``strafe`` (stick), ``norm`` (stick length,
+    at least 1), ``vent_speed`` (speed factor of venting), ``jet_vz`` (m/s climb if jetting) and
+    ``jets_wanted`` (bool: a jumper holding the jets)."""
+
+    def __init__(self, num_envs: int, num_mechs: int):
+        shape = (num_envs, num_mechs)
+        self.turn = np.zeros(shape)
+        self.fwd = np.zeros(shape)
+        self.strafe = np.zeros(shape)
+        self.norm = np.ones(shape)
+        self.vent_speed = np.ones(shape)
+        self.jet_vz = np.zeros(shape)
+        self.jets_wanted = np.zeros(shape, bool)
+
+
+def begin_step(sim) -> None:
+    """Start of a decision step: this step's movement controls, the ground under every mech and
+    the horizontal pair geometry (positions may have been edited since the last substep: resets,
+    tests), which the first push-apart reads."""
+    act, ctl = sim.act_move, sim.controls
+    np.multiply(act[..., 3], sim.yaw_rate, out=ctl.turn)
+    ctl.turn *= sim.dt
+    np.copyto(ctl.fwd, act[..., 0])
+    np.copyto(ctl.strafe, act[..., 1])
+    np.hypot(ctl.fwd, ctl.strafe, out=ctl.norm)
+    np.maximum(1.0, ctl.norm, out=ctl.norm)
+    ctl.vent_speed[...] = np.where(sim.vent, S.VENT_SPEED, 1.0)
+    np.multiply(S.JUMP_SPEED, act[..., 2], out=ctl.jet_vz)
+    np.logical_and(sim.jumper, act[..., 2] > 0, out=ctl.jets_wanted)
+    sense_ground(sim)
+    update_geometry(sim, heights=False)
+
+
+def sense_ground(sim) -> None:
+    """``hazard_under [E, M]`` int8: +1 lava, -1 water under the feet of living mechs standing on
+    the ground, else 0 (after every move; read by the next move, combat and heat)."""
+    feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], sim.env_index)
+    on_ground = sim.pos[..., 2] <= np.take(sim.solid_h, feet) + 0.05
+    np.multiply(np.take(sim.hazard, feet) * on_ground, sim.alive, out=sim.hazard_under)
+
+
 def move(sim, can_act: np.ndarray) -> None:
     """Turn, walk and fall every living mech one substep (``can_act [E, M]`` bool may steer).
 
     Walking is blocked per axis by columns higher than ``STEP_HEIGHT`` above the feet; mechs that
     overlapped at the end of the last substep are pushed apart; jump jets lift, gravity lands on
-    the columns. Writes ``yaw``, ``pos``, ``vel`` and the jet heat.
+    the columns. Writes ``yaw``, ``pos``, ``vel``, the jet heat and ``hazard_under``.
     """
     dt = sim.dt
-    act = sim.act_move  # forward, strafe, jets, turn
+    ctl = sim.controls
     alive = sim.alive
-    eidx = np.arange(sim.E)[:, None]
-    sim.yaw += act[..., 3] * sim.yaw_rate * dt * can_act
+    eidx = sim.env_index
+    sim.yaw += ctl.turn * can_act
     cos_yaw = np.cos(sim.yaw, out=sim.geo.cos_yaw)
     sin_yaw = np.sin(sim.yaw, out=sim.geo.sin_yaw)
-    fwd, strafe = act[..., 0], act[..., 1]
-    norm = np.maximum(1.0, np.hypot(fwd, strafe))
-    feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], eidx)
-    on_ground = sim.pos[..., 2] <= np.take(sim.solid_h, feet) + 0.05
-    hazard = np.take(sim.hazard, feet) * on_ground
-    mult = (np.where(sim.leg_hp <= 0, S.LEGGED_SPEED, 1.0) * np.where(sim.vent, S.VENT_SPEED, 1.0)
-            * np.where(hazard < 0, S.WATER_SPEED, 1.0) * np.where(sim.suppress_t > 0, S.SUPPRESS_SPEED, 1.0))
-    speed = sim.speed * mult * can_act / norm
+    # Speed factors multiply in this order (legs, vent, water, suppression): floating point.
+    mult = np.where(sim.leg_hp <= 0, S.LEGGED_SPEED, 1.0)
+    mult *= ctl.vent_speed
+    mult *= np.where(sim.hazard_under < 0, S.WATER_SPEED, 1.0)
+    mult *= np.where(sim.suppress_t > 0, S.SUPPRESS_SPEED, 1.0)
+    speed = sim.speed * mult * can_act / ctl.norm
+    fwd, strafe = ctl.fwd, ctl.strafe
     vx = (fwd * cos_yaw - strafe * sin_yaw) * speed
     vy = (fwd * sin_yaw + strafe * cos_yaw) * speed
     x0, y0, z = sim.pos[..., 0], sim.pos[..., 1], sim.pos[..., 2]
@@ -49,8 +91,8 @@ def move(sim, can_act: np.ndarray) -> None:
     ny = np.where(blocked_y, y0, ny)
     nx, ny = _push_apart(sim, nx, ny, z, eidx)
     # Vertical: jets lift jumpers, gravity pulls everything else down onto the columns.
-    jets = sim.jumper & can_act & (act[..., 2] > 0) & (z < S.JUMP_MAX_Z)
-    vz = np.where(jets, S.JUMP_SPEED * act[..., 2], sim.vel[..., 2] - S.GRAVITY * dt)
+    jets = ctl.jets_wanted & can_act & (z < S.JUMP_MAX_Z)
+    vz = np.where(jets, ctl.jet_vz, sim.vel[..., 2] - S.GRAVITY * dt)
     nz = z + vz * dt
     ground = np.take(sim.solid_h, sim._cells(nx, ny, eidx))
     landed = nz <= ground
@@ -63,6 +105,7 @@ def move(sim, can_act: np.ndarray) -> None:
     sim.pos[..., 0] = np.where(alive, nx, x0)
     sim.pos[..., 1] = np.where(alive, ny, y0)
     sim.pos[..., 2] = np.where(alive, nz, z)
+    sense_ground(sim)
 
 
 def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, z: np.ndarray, eidx: np.ndarray):

@@ -12,6 +12,7 @@ import numpy as np
 
 from echelon.env import mapgen
 from echelon.env import specs as S
+from echelon.env.arrays import nonzero
 from echelon.env.combat import READY, Hits
 from echelon.env.records import EV, add_team_stat, record_event
 from echelon.env.rng import PURPOSE_AMS, hash_uniform
@@ -52,9 +53,9 @@ def spawn(sim, env, shooter, target, weapon, leg_u) -> None:
 
 def fly(sim) -> None:
     """Home missiles, let AMS shoot at them, move every projectile and resolve arrivals."""
-    pe, pp = np.nonzero(sim.p_active)
-    if len(pe) == 0:
+    if not sim.p_active.any():
         return
+    pe, pp = nonzero(sim.p_active)
     weapon = sim.p_weapon[pe, pp]
     target = sim.p_target[pe, pp]
     shooter = sim.p_shooter[pe, pp]

@@ -64,6 +64,7 @@ import numpy as np
 from echelon.config import EnvConfig
 from echelon.env import combat, heat, mapgen, movement, projectiles, stats, weapons, zone
 from echelon.env import specs as S
+from echelon.env.arrays import clamp
 from echelon.env.obs_layout import COMM_DIM, FLAT_OBS_DIM, MAX_CONTACTS, MAX_SQUAD
 from echelon.env.records import (
     AGENT_STATS, AS, END_REASONS, EV, EVENT_DTYPE, EVENT_KINDS, HEATMAP_BINS, MATCH_STATS, REWARD_PARTS, RP, ST,
@@ -162,12 +163,18 @@ class EchelonSim:
         self.obs = np.zeros((E, M, FLAT_OBS_DIM), np.float32)
 
         # Substep scratch: hits and paint queued for combat.resolve, damage per (match, attacker,
-        # victim) this substep (kill credit), hazard under each mech's feet (+1 lava, -1 water).
+        # victim) this substep (kill credit), hazard under each mech's feet (movement.sense_ground).
         self._hits: list[combat.Hits] = []
         self._paints: list[combat.Paints] = []
         self._dmg_pair = np.zeros((E, M, M), f8)
         self.hazard_under = np.zeros((E, M), np.int8)
+        self.damage_in = np.zeros((E, M), f8)  # HP damage summed over the substep's hits and lava
+        self.vent_cooling = np.zeros((E, M), f8)  # heat.begin_step
+        self.ewar_heat = np.zeros((E, M), f8)
         self.geo = movement.PairGeometry(E, M)
+        self.controls = movement.Controls(E, M)
+        self.env_index = np.arange(E)[:, None]  # [E, 1] match index, for per-mech cell lookups
+        self._mech_rows = np.arange(E * M)  # flat (match, mech) row ids
         self.may_fire = np.zeros((E, M, 4), bool)  # slots armed this step (weapons.arm)
         self.want_fire = np.zeros((E, M, 4), bool)  # armed, ready and able to act this substep
 
@@ -335,10 +342,10 @@ class EchelonSim:
         winner, stats, events. Does not observe or reset (the vector env does both).
         """
         self._begin_step()
+        movement.begin_step(self)
+        weapons.arm(self)
+        heat.begin_step(self)
         potential_before = zone.potential(self)
-        # Positions may have been edited since the last substep (resets, tests): the first push
-        # apart reads this horizontal geometry.
-        movement.update_geometry(self, heights=False)
         for _ in range(self.cfg.decision_repeat):
             self._substep()
         self.step_count += 1
@@ -362,9 +369,9 @@ class EchelonSim:
         np.copyto(self.comm, np.where(alive[..., None], self.act_comm, 0.0))
         np.logical_and(self.act_trigger[..., S.VENT_TRIGGER], alive, out=self.vent)
         slot = self.act_target - 1  # target 0 = nearest, k = contact slot k - 1
-        picked = np.take_along_axis(self.contact_ids, np.clip(slot, 0, MAX_CONTACTS - 1)[..., None], 2)[..., 0]
+        column = clamp(slot, 0, MAX_CONTACTS - 1).reshape(-1)
+        picked = self.contact_ids.reshape(-1, MAX_CONTACTS)[self._mech_rows, column].reshape(slot.shape)
         self.focus[...] = np.where(slot >= 0, picked, -1)
-        weapons.arm(self)
 
     def _substep(self) -> None:
         heat.update_shutdown(self)

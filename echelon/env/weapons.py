@@ -11,7 +11,7 @@ import numpy as np
 
 from echelon.env import projectiles
 from echelon.env import specs as S
-from echelon.env.arrays import nonzero
+from echelon.env.arrays import clamp, nonzero
 from echelon.env.combat import READY, Hits, Paints
 from echelon.env.records import EV, add_team_stat, record_event
 from echelon.env.rng import PURPOSE_LEG, hash_uniform
@@ -98,7 +98,7 @@ def _pick_targets(sim, env: np.ndarray, mech: np.ndarray, weapon: np.ndarray):
         valid[k] |= lock
     focus = sim.focus[env, mech]
     rows = np.arange(len(env))
-    focus_ok = (focus >= 0) & valid[rows, np.clip(focus, 0, M - 1)]
+    focus_ok = (focus >= 0) & valid[rows, clamp(focus, 0, M - 1)]
     masked = np.where(valid, dist, np.inf)
     nearest = np.argmin(masked, axis=1)
     has = np.isfinite(masked[rows, nearest])
@@ -123,7 +123,7 @@ def deploy_smoke(sim, env: np.ndarray, mech: np.ndarray, target: np.ndarray) -> 
     sim.smoke_cells[env, slot] = flat
     sim.smoke_on[env, slot] = True
     cells = flat[inside]
-    np.add.at(sim.smoke_cnt.reshape(-1), cells, 1)
+    np.add.at(sim.smoke_cnt.reshape(-1), cells, np.int16(1))
     sim.sight_eff.reshape(-1)[cells] = 1e9
     record_event(sim, EV["smoke"], env, S.SMOKE, mech, target, target_pos[:, 0], target_pos[:, 1])
 
@@ -132,7 +132,7 @@ def clear_smoke(sim, env: np.ndarray, slot: np.ndarray) -> None:
     """Remove clouds ``(env, slot)``: unstamp their cells, restoring sight where no cloud is left."""
     flat = sim.smoke_cells[env, slot]
     cells = flat[flat >= 0]
-    np.add.at(sim.smoke_cnt.reshape(-1), cells, -1)
+    np.add.at(sim.smoke_cnt.reshape(-1), cells, np.int16(-1))
     count = sim.smoke_cnt.reshape(-1)[cells]
     sim.sight_eff.reshape(-1)[cells] = np.where(count > 0, 1e9, sim.sight_h.reshape(-1)[cells])
     sim.smoke_cells[env, slot] = -1
