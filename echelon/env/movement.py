@@ -10,17 +10,24 @@ from __future__ import annotations
 import numpy as np
 
 from echelon.env import specs as S
-from echelon.env.arrays import clamp, nonzero
+from echelon.env.arrays import clamp
 
 
 class Controls:
-    """Movement terms fixed for a whole decision step by its actions, ``[E, M]`` float64:
-    ``turn`` (rad per substep at full control), ``fwd``, ``strafe`` (stick), ``norm`` (stick length,
-    at least 1), ``vent_speed`` (speed factor of venting), ``jet_vz`` (m/s climb if jetting) and
-    ``jets_wanted`` (bool: a jumper holding the jets)."""
+    """Movement terms reused by every substep of a decision step.
 
-    def __init__(self, num_envs: int, num_mechs: int):
-        shape = (num_envs, num_mechs)
+    Static per mech ``[M]`` (m): ``x_max, y_max`` (highest centre coordinate on the map) and
+    ``probe`` (how far ahead of the centre walking checks for blocking columns). Fixed by the
+    step's actions ``[E, M]`` float64: ``turn`` (rad per substep at full control), ``fwd``,
+    ``strafe`` (stick), ``norm`` (stick length, at least 1), ``vent_speed`` (speed factor of
+    venting), ``jet_vz`` (m/s climb if jetting), ``jets_wanted`` (bool: a jumper holding the jets).
+    """
+
+    def __init__(self, sim):
+        shape = (sim.E, sim.M)
+        self.x_max = sim.X - sim.radius
+        self.y_max = sim.Y - sim.radius
+        self.probe = sim.radius * 0.9
         self.turn = np.zeros(shape)
         self.fwd = np.zeros(shape)
         self.strafe = np.zeros(shape)
@@ -44,16 +51,17 @@ def begin_step(sim) -> None:
     ctl.vent_speed[...] = np.where(sim.vent, S.VENT_SPEED, 1.0)
     np.multiply(S.JUMP_SPEED, act[..., 2], out=ctl.jet_vz)
     np.logical_and(sim.jumper, act[..., 2] > 0, out=ctl.jets_wanted)
-    sense_ground(sim)
+    cells = sim._cells(sim.pos[..., 0], sim.pos[..., 1], sim.env_index)
+    _sense_ground(sim, cells, np.take(sim.solid_h, cells), sim.pos[..., 2])
     update_geometry(sim, heights=False)
 
 
-def sense_ground(sim) -> None:
+def _sense_ground(sim, cells: np.ndarray, ground: np.ndarray, z: np.ndarray) -> None:
     """``hazard_under [E, M]`` int8: +1 lava, -1 water under the feet of living mechs standing on
-    the ground, else 0 (after every move; read by the next move, combat and heat)."""
-    feet = sim._cells(sim.pos[..., 0], sim.pos[..., 1], sim.env_index)
-    on_ground = sim.pos[..., 2] <= np.take(sim.solid_h, feet) + 0.05
-    np.multiply(np.take(sim.hazard, feet) * on_ground, sim.alive, out=sim.hazard_under)
+    the ground, else 0, from the flat cell under each mech, its column height (m) and the feet
+    height (m). Written after every move; read by the next move, combat and heat."""
+    on_ground = z <= ground + 0.05
+    np.multiply(np.take(sim.hazard, cells) * on_ground, sim.alive, out=sim.hazard_under)
 
 
 def move(sim, can_act: np.ndarray) -> None:
@@ -81,20 +89,22 @@ def move(sim, can_act: np.ndarray) -> None:
     vy = (fwd * sin_yaw + strafe * cos_yaw) * speed
     x0, y0, z = sim.pos[..., 0], sim.pos[..., 1], sim.pos[..., 2]
     r = sim.radius
-    nx = clamp(x0 + vx * dt, r, sim.X - r)
-    probe_x = nx + np.sign(vx) * r * 0.9
-    blocked_x = np.take(sim.solid_h, sim._cells(probe_x, y0, eidx)) > z + S.STEP_HEIGHT
+    step_top = z + S.STEP_HEIGHT  # columns above this block walking (m)
+    nx = clamp(x0 + vx * dt, r, ctl.x_max)
+    probe_x = nx + np.sign(vx) * ctl.probe
+    blocked_x = np.take(sim.solid_h, sim._cells(probe_x, y0, eidx)) > step_top
     nx = np.where(blocked_x, x0, nx)
-    ny = clamp(y0 + vy * dt, r, sim.Y - r)
-    probe_y = ny + np.sign(vy) * r * 0.9
-    blocked_y = np.take(sim.solid_h, sim._cells(nx, probe_y, eidx)) > z + S.STEP_HEIGHT
+    ny = clamp(y0 + vy * dt, r, ctl.y_max)
+    probe_y = ny + np.sign(vy) * ctl.probe
+    blocked_y = np.take(sim.solid_h, sim._cells(nx, probe_y, eidx)) > step_top
     ny = np.where(blocked_y, y0, ny)
-    nx, ny = _push_apart(sim, nx, ny, z, eidx)
+    nx, ny = _push_apart(sim, nx, ny, step_top)
     # Vertical: jets lift jumpers, gravity pulls everything else down onto the columns.
     jets = ctl.jets_wanted & can_act & (z < S.JUMP_MAX_Z)
     vz = np.where(jets, ctl.jet_vz, sim.vel[..., 2] - S.GRAVITY * dt)
     nz = z + vz * dt
-    ground = np.take(sim.solid_h, sim._cells(nx, ny, eidx))
+    cells = sim._cells(nx, ny, eidx)
+    ground = np.take(sim.solid_h, cells)
     landed = nz <= ground
     nz = np.where(landed, ground, nz)
     vz = np.where(landed, 0.0, vz)
@@ -105,32 +115,31 @@ def move(sim, can_act: np.ndarray) -> None:
     sim.pos[..., 0] = np.where(alive, nx, x0)
     sim.pos[..., 1] = np.where(alive, ny, y0)
     sim.pos[..., 2] = np.where(alive, nz, z)
-    sense_ground(sim)
+    # Living mechs now stand at (nx, ny, nz); dead ones get no hazard whatever their cell.
+    _sense_ground(sim, cells, ground, nz)
 
 
-def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, z: np.ndarray, eidx: np.ndarray):
+def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, step_top: np.ndarray):
     """Push living pairs that overlapped at the end of the last substep apart by half the overlap
-    each (penetration is resolved one substep late; saves a pair pass per substep). A push into a
-    blocking column is dropped. Returns the new ``(x, y)`` ``[E, M]``."""
-    geo = sim.geo
-    np.less(geo.dxy, sim.radius_sum, out=geo.close)
-    pe, pi, pj = nonzero(geo.close)  # each touching pair twice: (i, j), (j, i)
-    if not len(pe):
+    each (penetration is resolved one substep late; saves a pair pass per substep). A push onto a
+    column above ``step_top`` is dropped. Returns the new ``(x, y)`` ``[E, M]``."""
+    geo, ctl = sim.geo, sim.controls
+    E, M = sim.E, sim.M
+    close = np.less(geo.dxy, sim.radius_sum, out=geo.close)
+    if not close.any():
         return nx, ny
-    alive = sim.alive
-    both = alive[pe, pi] & alive[pe, pj]
-    pe, pi, pj = pe[both], pi[both], pj[both]
-    gap = geo.dxy[pe, pi, pj]
-    push = 0.5 * (sim.radius_sum[pi, pj] - gap) / np.maximum(gap, 1e-6)
-    # Sum the pushes per mech with bincount (much cheaper than np.add.at).
-    flat = pe * sim.M + pi
-    n = sim.E * sim.M
-    r = sim.radius
-    px = nx - np.bincount(flat, push * geo.dx[pe, pi, pj], n).reshape(sim.E, sim.M)
-    py = ny - np.bincount(flat, push * geo.dy[pe, pi, pj], n).reshape(sim.E, sim.M)
-    px = clamp(px, r, sim.X - r)
-    py = clamp(py, r, sim.Y - r)
-    ok = np.take(sim.solid_h, sim._cells(px, py, eidx)) <= z + S.STEP_HEIGHT
+    close &= sim.alive[:, :, None]
+    close &= sim.alive[:, None, :]
+    pair = np.flatnonzero(close)  # flat [E, i, j] index; each touching pair twice: (i, j), (j, i)
+    gap = np.take(geo.dxy, pair)
+    push = 0.5 * (np.take(sim.radius_sum, pair % (M * M)) - gap) / np.maximum(gap, 1e-6)
+    # Sum the pushes per mech (match * M + i) with bincount (much cheaper than np.add.at).
+    mech = pair // M
+    px = nx - np.bincount(mech, push * np.take(geo.dx, pair), E * M).reshape(E, M)
+    py = ny - np.bincount(mech, push * np.take(geo.dy, pair), E * M).reshape(E, M)
+    px = clamp(px, sim.radius, ctl.x_max)
+    py = clamp(py, sim.radius, ctl.y_max)
+    ok = np.take(sim.solid_h, sim._cells(px, py, sim.env_index)) <= step_top
     return np.where(ok, px, nx), np.where(ok, py, ny)
 
 
