@@ -53,7 +53,7 @@ def begin_step(sim) -> None:
     np.logical_and(sim.jumper, act[..., 2] > 0, out=ctl.jets_wanted)
     cells = sim._cells(sim.pos[..., 0], sim.pos[..., 1], sim.env_index)
     _sense_ground(sim, cells, np.take(sim.solid_h, cells), sim.pos[..., 2])
-    update_geometry(sim, heights=False)
+    update_geometry(sim)
 
 
 def _sense_ground(sim, cells: np.ndarray, ground: np.ndarray, z: np.ndarray) -> None:
@@ -119,20 +119,28 @@ def move(sim, can_act: np.ndarray) -> None:
     _sense_ground(sim, cells, ground, nz)
 
 
+def _touch_distance(sim) -> np.ndarray:
+    """``[E, i, j]`` float32 (m): the touching distance of two living mechs, 0 (never touching)
+    when either is dead; rebuilt only when ``alive`` changed since the last call."""
+    geo = sim.geo
+    if not np.array_equal(geo.touch_alive, sim.alive):
+        np.copyto(geo.touch_alive, sim.alive)
+        np.multiply(sim.radius_sum, sim.alive[:, :, None] & sim.alive[:, None, :], out=geo.touch)
+    return geo.touch
+
+
 def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, step_top: np.ndarray):
     """Push living pairs that overlapped at the end of the last substep apart by half the overlap
     each (penetration is resolved one substep late; saves a pair pass per substep). A push onto a
     column above ``step_top`` is dropped. Returns the new ``(x, y)`` ``[E, M]``."""
     geo, ctl = sim.geo, sim.controls
     E, M = sim.E, sim.M
-    close = np.less(geo.dxy, sim.radius_sum, out=geo.close)
-    if not close.any():
-        return nx, ny
-    close &= sim.alive[:, :, None]
-    close &= sim.alive[:, None, :]
-    pair = np.flatnonzero(close)  # flat [E, i, j] index; each touching pair twice: (i, j), (j, i)
+    touch = _touch_distance(sim)
+    pair = np.flatnonzero(np.less(geo.dxy, touch, out=geo.close))  # flat [E, i, j]; (i, j) and (j, i)
+    if not len(pair) and not (geo.dxy < sim.radius_sum).any():
+        return nx, ny  # nobody touches, living or dead: positions stay as they are (unclamped)
     gap = np.take(geo.dxy, pair)
-    push = 0.5 * (np.take(sim.radius_sum, pair % (M * M)) - gap) / np.maximum(gap, 1e-6)
+    push = 0.5 * (np.take(touch, pair) - gap) / np.maximum(gap, 1e-6)
     # Sum the pushes per mech (match * M + i) with bincount (much cheaper than np.add.at).
     mech = pair // M
     px = nx - np.bincount(mech, push * np.take(geo.dx, pair), E * M).reshape(E, M)
@@ -144,12 +152,12 @@ def _push_apart(sim, nx: np.ndarray, ny: np.ndarray, step_top: np.ndarray):
 
 
 class PairGeometry:
-    """Pair geometry of the mechs, float32 ``[E, i, j]`` (metres), in preallocated buffers.
-
-    ``dx, dy`` (j - i), ``dxy`` (horizontal distance, +inf on the diagonal) and ``d`` (3D
-    distance, +inf on the diagonal; the same buffer as ``dxy`` while every mech stands at z = 0)
-    are written by :func:`update_geometry`; ``cos_yaw, sin_yaw [E, M]`` float64 of the headings by
-    :func:`move` after turning. ``close [E, M, M]`` bool is scratch for the push-apart pass.
+    """Horizontal pair geometry of the mechs, float32 ``[E, i, j]`` (metres), in preallocated
+    buffers written by :func:`update_geometry`: ``dx, dy`` (j - i) and ``dxy`` (distance, +inf on
+    the diagonal); ``x, y, z [E, M]`` float32 positions they come from. ``cos_yaw, sin_yaw [E, M]``
+    float64 of the headings are written by :func:`move` after turning. ``touch [E, M, M]`` float32
+    is the touching distance of living pairs (0 otherwise) for the ``touch_alive [E, M]`` it was
+    built from; ``close [E, M, M]`` bool is scratch for the push-apart pass.
     """
 
     def __init__(self, num_envs: int, num_mechs: int):
@@ -158,43 +166,31 @@ class PairGeometry:
         self.dx = np.zeros((E, M, M), f4)
         self.dy = np.zeros((E, M, M), f4)
         self.dxy = np.zeros((E, M, M), f4)
-        self.d3 = np.zeros((E, M, M), f4)
-        self.d = self.dxy
+        self.x = np.zeros((E, M), f4)
+        self.y = np.zeros((E, M), f4)
+        self.z = np.zeros((E, M), f4)
         self.cos_yaw = np.ones((E, M))
         self.sin_yaw = np.zeros((E, M))
         self.close = np.zeros((E, M, M), bool)
-        self._d2 = np.zeros((E, M, M), f4)
+        self.touch = np.zeros((E, M, M), f4)
+        self.touch_alive = np.zeros((E, M), bool)
         self._sq = np.zeros((E, M, M), f4)
-        self._xyz = np.zeros((3, E, M), f4)
-        # Diagonals as strided views: written to +inf after every update.
+        # The diagonal as a strided view: set to +inf after every update.
         self._dxy_diag = self.dxy.reshape(E, M * M)[:, :: M + 1]
-        self._d3_diag = self.d3.reshape(E, M * M)[:, :: M + 1]
 
 
-def update_geometry(sim, heights: bool = True) -> None:
-    """Recompute ``sim.geo`` from the current positions, in place. ``heights=False`` skips the 3D
-    distance (``d`` is then stale until the next full update)."""
+def update_geometry(sim) -> None:
+    """Recompute ``sim.geo`` from the current positions, in place. (3D distances are computed
+    by the weapons phase for the rows of the mechs that fire.)"""
     geo = sim.geo
-    x, y, z = geo._xyz
-    np.copyto(x, sim.pos[..., 0], casting="same_kind")
-    np.copyto(y, sim.pos[..., 1], casting="same_kind")
-    np.subtract(x[:, None, :], x[:, :, None], out=geo.dx)
-    np.subtract(y[:, None, :], y[:, :, None], out=geo.dy)
-    d2, sq = geo._d2, geo._sq
+    np.copyto(geo.x, sim.pos[..., 0], casting="same_kind")
+    np.copyto(geo.y, sim.pos[..., 1], casting="same_kind")
+    np.copyto(geo.z, sim.pos[..., 2], casting="same_kind")
+    np.subtract(geo.x[:, None, :], geo.x[:, :, None], out=geo.dx)
+    np.subtract(geo.y[:, None, :], geo.y[:, :, None], out=geo.dy)
+    d2, sq = geo.dxy, geo._sq  # d2 is summed in the dxy buffer, then rooted in place
     np.multiply(geo.dx, geo.dx, out=d2)
     np.multiply(geo.dy, geo.dy, out=sq)
     d2 += sq
     np.sqrt(d2, out=geo.dxy)
     geo._dxy_diag[...] = np.inf
-    if not heights:
-        return
-    if sim.pos[..., 2].any():
-        np.copyto(z, sim.pos[..., 2], casting="same_kind")
-        np.subtract(z[:, None, :], z[:, :, None], out=sq)
-        np.multiply(sq, sq, out=sq)
-        d2 += sq
-        np.sqrt(d2, out=geo.d3)
-        geo._d3_diag[...] = np.inf
-        geo.d = geo.d3
-    else:
-        geo.d = geo.dxy

@@ -62,14 +62,15 @@ def record_event(sim, kind, env, weapon, shooter, target, x, y, damage=0.0, rear
     if n > room:
         sim.events_dropped += n - room
         n = room
-    ev = sim.events[start:start + n]
-    ev["env"] = env[:n]
-    ev["x"] = x[:n]
-    ev["y"] = y[:n]
+    end = start + n
+    cols = sim.event_columns
+    cols["env"][start:end] = env[:n]
+    cols["x"][start:end] = x[:n]
+    cols["y"][start:end] = y[:n]
     for field, value in (("kind", kind), ("weapon", weapon), ("shooter", shooter), ("target", target),
                          ("damage", damage), ("rear", rear), ("leg", leg), ("painted", painted)):
-        ev[field] = value if np.isscalar(value) else value[:n]
-    sim.num_events = start + n
+        cols[field][start:end] = value if np.isscalar(value) else value[:n]
+    sim.num_events = end
 
 
 def add_team_stat(sim, name: str, env: np.ndarray, team: np.ndarray, value) -> None:

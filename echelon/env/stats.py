@@ -13,15 +13,14 @@ def step_stats(sim) -> None:
     centroid-to-zone distance (m) of every living pack to ``sim.stats``."""
     alive = sim.alive
     st = sim.stats
-    for team, sfx in ((0, "_blue"), (1, "_red")):
-        mine = alive & (sim.team == team)
-        st[:, ST["visible_contacts_sum" + sfx]] += (sim.n_contacts * mine).sum(1)
-        st[:, ST["visible_contacts_count" + sfx]] += mine.sum(1)
-        st[:, ST["hostile_filter_on_count" + sfx]] += ((sim.hostile_only > 0) & mine).sum(1)
-        scouts = mine & sim.has_ewar
-        st[:, ST["ecm_on_ticks" + sfx]] += ((sim.ewar == 1) & scouts).sum(1)
-        st[:, ST["eccm_on_ticks" + sfx]] += ((sim.ewar == 2) & scouts).sum(1)
-        st[:, ST["scout_ticks" + sfx]] += scouts.sum(1)
+    scouts = alive & sim.has_ewar
+    # Integer counts per team (mechs 0..T-1 blue, T..2T-1 red) into the adjacent _blue, _red columns.
+    for name, count in (("visible_contacts_sum", sim.n_contacts * alive), ("visible_contacts_count", alive),
+                        ("hostile_filter_on_count", (sim.hostile_only > 0) & alive),
+                        ("ecm_on_ticks", (sim.ewar == 1) & scouts), ("eccm_on_ticks", (sim.ewar == 2) & scouts),
+                        ("scout_ticks", scouts)):
+        col = ST[name + "_blue"]
+        st[:, col:col + 2] += count.reshape(sim.E, 2, sim.T).sum(2)
     # Pack dispersion: mean distance of living pack members to their centroid, per pack.
     px, py = sim.pos[:, None, :, 0], sim.pos[:, None, :, 1]  # [E, 1, M]
     weight = alive[:, None, :] * sim.pack_onehot[None]  # [E, pack, M]

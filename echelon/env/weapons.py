@@ -74,35 +74,53 @@ def _pick_targets(sim, env: np.ndarray, mech: np.ndarray, weapon: np.ndarray):
     Returns ``(target [K], smoke [K] bool)``."""
     M = sim.M
     geo = sim.geo
-    dist = geo.d[env, mech]  # [K, M]
+    shooter = env * M + mech  # flat (match, mech) row of each triple
+    rows = np.arange(len(env))
+    dist = _distances(geo, env, mech, shooter, rows)  # [K, M]
     enemy_alive = sim.enemy[mech] & sim.alive[env]
-    valid = enemy_alive & sim.los[env, mech] & (dist <= S.W_RANGE[weapon][:, None])
+    valid = enemy_alive & sim.los.reshape(-1, M)[shooter] & (dist <= S.W_RANGE[weapon][:, None])
     # The arc test only for the (triple, target) pairs still valid: cosine between the heading
     # and the direction to the target.
     k, j = nonzero(valid)
     if len(k):
-        e, m = env[k], mech[k]
-        cos_to = ((geo.dx[e, m, j] * geo.cos_yaw[e, m] + geo.dy[e, m, j] * geo.sin_yaw[e, m])
-                  / np.maximum(geo.dxy[e, m, j], 1e-6))
+        pair = shooter[k] * M + j  # flat [E, M, M] index
+        cos_to = ((np.take(geo.dx, pair) * geo.cos_yaw.reshape(-1)[shooter[k]]
+                   + np.take(geo.dy, pair) * geo.sin_yaw.reshape(-1)[shooter[k]])
+                  / np.maximum(np.take(geo.dxy, pair), 1e-6))
         valid[k, j] = cos_to >= S.W_COS_ARC[weapon[k]]
     smoke = weapon == S.SMOKE
     if smoke.any():
         valid[smoke] = enemy_alive[smoke] & (dist[smoke] <= S.W_RANGE[S.SMOKE])
     missile = weapon == S.MISSILE
-    if missile.any():
+    if missile.any() and sim.paint_t.any():
         # Pack paint lock: a target painted by my pack within LOCK_RANGE, no sight needed.
         k = np.nonzero(missile)[0]
         painted = sim.paint_t[env[k], :, sim.pack[mech[k]]] > 0  # [k, M]
         lock = (painted & enemy_alive[k] & (dist[k] <= S.LOCK_RANGE)
-                & (sim.quality[env[k], mech[k]] >= S.LOCK_QUALITY)[:, None])
+                & (sim.quality.reshape(-1)[shooter[k]] >= S.LOCK_QUALITY)[:, None])
         valid[k] |= lock
-    focus = sim.focus[env, mech]
-    rows = np.arange(len(env))
+    focus = sim.focus.reshape(-1)[shooter]
     focus_ok = (focus >= 0) & valid[rows, clamp(focus, 0, M - 1)]
     masked = np.where(valid, dist, np.inf)
     nearest = np.argmin(masked, axis=1)
     has = np.isfinite(masked[rows, nearest])
     return np.where(focus_ok, focus, np.where(has, nearest, -1)), smoke
+
+
+def _distances(geo, env: np.ndarray, mech: np.ndarray, shooter: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """3D distance (m, float32, +inf to itself) from each shooter ``[K]`` to every mech: ``[K, M]``.
+
+    Only the shooters' rows, with the operations (and rounding) of a full pair table."""
+    M = geo.dx.shape[2]
+    dx = geo.dx.reshape(-1, M)[shooter]
+    dy = geo.dy.reshape(-1, M)[shooter]
+    dz = geo.z[env] - geo.z[env, mech][:, None]
+    d2 = dx * dx
+    d2 += dy * dy
+    d2 += dz * dz
+    dist = np.sqrt(d2, out=d2)
+    dist[rows, mech] = np.inf
+    return dist
 
 
 def deploy_smoke(sim, env: np.ndarray, mech: np.ndarray, target: np.ndarray) -> None:
