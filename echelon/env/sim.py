@@ -163,23 +163,29 @@ class EchelonSim:
         self.events_dropped = 0
         self.obs = np.zeros((E, M, FLAT_OBS_DIM), np.float32)
 
-        # Substep scratch: hits and paint queued for combat.resolve, damage per (match, attacker,
-        # victim) this substep (kill credit), hazard under each mech's feet (movement.sense_ground).
-        self._hits: list[combat.Hits] = []
-        self._paints: list[combat.Paints] = []
-        self._dmg_pair = np.zeros((E, M, M), f8)
-        self.hazard_under = np.zeros((E, M), np.int8)
-        self.damage_in = np.zeros((E, M), f8)  # HP damage summed over the substep's hits and lava
-        self.vent_cooling = np.zeros((E, M), f8)  # heat.begin_step
-        self.ewar_heat = np.zeros((E, M), f8)
-        self.geo = movement.PairGeometry(E, M)
-        self.controls = movement.Controls(self)
+        self._init_phase_buffers()
+
+        self.match_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(E)]
+
+    def _init_phase_buffers(self) -> None:
+        """Buffers the phases write in place every step or substep (nothing of this size is
+        allocated while stepping)."""
+        E, M = self.E, self.M
+        self.geo = movement.PairGeometry(E, M)  # pair geometry after each move
+        self.controls = movement.Controls(self)  # movement terms fixed per step
+        self.hazard_under = np.zeros((E, M), np.int8)  # +1 lava, -1 water under the feet
         self.env_index = np.arange(E)[:, None]  # [E, 1] match index, for per-mech cell lookups
         self._mech_rows = np.arange(E * M)  # flat (match, mech) row ids
         self.may_fire = np.zeros((E, M, 4), bool)  # slots armed this step (weapons.arm)
         self.want_fire = np.zeros((E, M, 4), bool)  # armed, ready and able to act this substep
-
-        self.match_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(E)]
+        self.vent_cooling = np.zeros((E, M))  # heat / s, fixed per step (heat.begin_step)
+        self.ewar_heat = np.zeros((E, M))
+        # Hits and paint queued for combat.resolve; HP damage summed over a substep's hits and
+        # lava; damage per (match, attacker, victim) this substep, for kill credit.
+        self._hits: list[combat.Hits] = []
+        self._paints: list[combat.Paints] = []
+        self.damage_in = np.zeros((E, M))
+        self._dmg_pair = np.zeros((E, M, M))
 
     def _init_roster(self) -> None:
         """Static per-mech ``[M]`` tables: team, pack, class and its numbers, loadout, pairs."""
