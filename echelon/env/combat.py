@@ -86,66 +86,69 @@ def _concat(groups: list[Hits]) -> Hits | None:
 def _apply_hits(sim, hits: Hits, dmg_in: np.ndarray, time: np.ndarray) -> None:
     """Damage (rear and paint multipliers), leg damage, target heat, stability, suppression,
     damage bookkeeping and hit events of every hit; HP damage is summed into ``dmg_in [E, M]``."""
-    e, s, t, w, leg, direct = hits.env, hits.shooter, hits.target, hits.weapon, hits.leg, hits.direct
-    target_pos = sim.pos[e, t]
+    env, shooter, target, weapon = hits.env, hits.shooter, hits.target, hits.weapon
+    leg, direct = hits.leg, hits.direct
+    on_target = (env, target)
+    target_pos = sim.pos[on_target]
     dx, dy = target_pos[:, 0] - hits.origin[:, 0], target_pos[:, 1] - hits.origin[:, 1]
-    yaw = sim.yaw[e, t]
+    yaw = sim.yaw[on_target]
     rear = direct & ((np.cos(yaw) * dx + np.sin(yaw) * dy) > S.REAR_COS * np.hypot(dx, dy))
-    painted = sim.paint_t[e, t, sim.pack[s]] > 0
+    painted = sim.paint_t[env, target, sim.pack[shooter]] > 0
     dmg = hits.damage * np.where(rear, S.REAR_MULT, 1.0) * np.where(painted, 1.0 + S.PAINT_BONUS, 1.0)
-    np.add.at(dmg_in, (e, t), dmg)
-    np.add.at(sim.leg_hp, (e, t), -dmg * leg)
-    np.add.at(sim.heat, (e, t), S.W_TARGET_HEAT[w] * direct)
-    np.add.at(sim.stability, (e, t), -S.W_STAB[w] * np.where(direct, 1.0, S.W_SPLASH_FRAC[w]))
-    sup = S.W_SUPPRESS[w] > 0
+    np.add.at(dmg_in, on_target, dmg)
+    np.add.at(sim.leg_hp, on_target, -dmg * leg)
+    np.add.at(sim.heat, on_target, S.W_TARGET_HEAT[weapon] * direct)
+    np.add.at(sim.stability, on_target, -S.W_STAB[weapon] * np.where(direct, 1.0, S.W_SPLASH_FRAC[weapon]))
+    sup = S.W_SUPPRESS[weapon] > 0
     if sup.any():
-        sim.suppress_t[e[sup], t[sup]] = np.maximum(sim.suppress_t[e[sup], t[sup]], S.W_SUPPRESS[w[sup]])
-    np.add.at(sim._dmg_pair, (e, s, t), dmg)
-    sim.under_fire_t[e, t] = S.UNDER_FIRE_S
-    sim.last_dmg_t[e, t, s] = time[e]
-    credit = dmg * sim.enemy[s, t]  # damage to enemies only earns reward and stats
-    np.add.at(sim.agent_stats, (e, s, AS["damage_dealt"]), credit)
-    np.add.at(sim.agent_stats, (e, t, AS["damage_taken"]), dmg)
-    np.add.at(sim.agent_stats, (e, t, AS["enemy_damage_taken"]), credit)
-    np.add.at(sim.reward_parts, (e, s, RP["damage"]), sim.cfg.rewards.damage * credit)
-    add_team_stat(sim, "damage", e, sim.team[s], credit)
+        e, t = env[sup], target[sup]
+        sim.suppress_t[e, t] = np.maximum(sim.suppress_t[e, t], S.W_SUPPRESS[weapon[sup]])
+    np.add.at(sim._dmg_pair, (env, shooter, target), dmg)
+    sim.under_fire_t[on_target] = S.UNDER_FIRE_S
+    sim.last_dmg_t[env, target, shooter] = time[env]
+    credit = dmg * sim.enemy[shooter, target]  # damage to enemies only earns reward and stats
+    np.add.at(sim.agent_stats, (env, shooter, AS["damage_dealt"]), credit)
+    np.add.at(sim.agent_stats, (env, target, AS["damage_taken"]), dmg)
+    np.add.at(sim.agent_stats, (env, target, AS["enemy_damage_taken"]), credit)
+    np.add.at(sim.reward_parts, (env, shooter, RP["damage"]), sim.cfg.rewards.damage * credit)
+    add_team_stat(sim, "damage", env, sim.team[shooter], credit)
     bx = np.minimum((target_pos[:, 0] * (HEATMAP_BINS / sim.X)).astype(np.int64), HEATMAP_BINS - 1)
     by = np.minimum((target_pos[:, 1] * (HEATMAP_BINS / sim.Y)).astype(np.int64), HEATMAP_BINS - 1)
-    np.add.at(sim.damage_heatmap, (e, bx, by), dmg)
+    np.add.at(sim.damage_heatmap, (env, bx, by), dmg)
     kind = np.where(hits.projectile, EV["projectile_hit"], EV["laser_hit"])
-    record_event(sim, kind, e, w, s, t, target_pos[:, 0], target_pos[:, 1], dmg, rear, leg, painted)
+    record_event(sim, kind, env, weapon, shooter, target, target_pos[:, 0], target_pos[:, 1], dmg, rear, leg, painted)
 
 
 def _deaths(sim, dying: np.ndarray, time: np.ndarray) -> None:
     """Kill the mechs of ``dying [E, M]``: kill credit to the enemy that did the most damage this
     substep, assists, death penalty, kill events."""
     w = sim.cfg.rewards
-    de, dv = np.nonzero(dying)  # match, victim
-    pair = sim._dmg_pair[de, :, dv]  # [K, attacker]
-    killer = np.argmax(pair, axis=1)
-    killer = np.where(pair[np.arange(len(de)), killer] > 0, killer, -1)
-    sim.alive[de, dv] = False
-    sim.died[de, dv] = True
-    sim.hp[de, dv] = 0.0
-    sim.vel[de, dv] = 0.0
-    sim.shutdown[de, dv] = False
-    sim.death_pos[de, dv] = sim.pos[de, dv, :2]
-    sim.reward_parts[de, dv, RP["death"]] += w.death
-    add_team_stat(sim, "deaths", de, sim.team[dv], 1.0)
-    credited = (killer >= 0) & sim.enemy[np.maximum(killer, 0), dv]
+    env, victim = np.nonzero(dying)
+    dealt = sim._dmg_pair[env, :, victim]  # [K, attacker] damage this substep
+    killer = np.argmax(dealt, axis=1)
+    killer = np.where(dealt[np.arange(len(env)), killer] > 0, killer, -1)
+    sim.alive[env, victim] = False
+    sim.died[env, victim] = True
+    sim.hp[env, victim] = 0.0
+    sim.vel[env, victim] = 0.0
+    sim.shutdown[env, victim] = False
+    sim.death_pos[env, victim] = sim.pos[env, victim, :2]
+    sim.reward_parts[env, victim, RP["death"]] += w.death
+    add_team_stat(sim, "deaths", env, sim.team[victim], 1.0)
+    credited = (killer >= 0) & sim.enemy[np.maximum(killer, 0), victim]
     if credited.any():
-        ke, kk = de[credited], killer[credited]
-        np.add.at(sim.reward_parts, (ke, kk, RP["kill"]), w.kill)
-        np.add.at(sim.agent_stats, (ke, kk, AS["kills"]), 1.0)
-        add_team_stat(sim, "kills", ke, sim.team[kk], 1.0)
+        k_env, k_mech = env[credited], killer[credited]
+        np.add.at(sim.reward_parts, (k_env, k_mech, RP["kill"]), w.kill)
+        np.add.at(sim.agent_stats, (k_env, k_mech, AS["kills"]), 1.0)
+        add_team_stat(sim, "kills", k_env, sim.team[k_mech], 1.0)
     # Assists: once per kill to every enemy of the victim (other than the killer) who
     # damaged or painted it within the last ASSIST_WINDOW seconds.
-    since = (time[de] - S.ASSIST_WINDOW)[:, None]
-    recent = (sim.last_dmg_t[de, dv] >= since) | (sim.last_paint_t[de, dv] >= since)
-    recent &= sim.enemy[dv] & (np.arange(sim.M)[None] != killer[:, None])
+    since = (time[env] - S.ASSIST_WINDOW)[:, None]
+    recent = (sim.last_dmg_t[env, victim] >= since) | (sim.last_paint_t[env, victim] >= since)
+    recent &= sim.enemy[victim] & (np.arange(sim.M)[None] != killer[:, None])
     k, helper = np.nonzero(recent)
     if len(k):
-        np.add.at(sim.reward_parts, (de[k], helper, RP["assist"]), w.assist)
-        np.add.at(sim.agent_stats, (de[k], helper, AS["assists"]), 1.0)
-        add_team_stat(sim, "assists", de[k], sim.team[helper], 1.0)
-    record_event(sim, EV["kill"], de, -1, killer, dv, sim.pos[de, dv, 0], sim.pos[de, dv, 1])
+        np.add.at(sim.reward_parts, (env[k], helper, RP["assist"]), w.assist)
+        np.add.at(sim.agent_stats, (env[k], helper, AS["assists"]), 1.0)
+        add_team_stat(sim, "assists", env[k], sim.team[helper], 1.0)
+    record_event(sim, EV["kill"], env, -1, killer, victim, sim.pos[env, victim, 0], sim.pos[env, victim, 1])
