@@ -355,10 +355,10 @@ class EchelonSim:
         Fills reward, reward_parts, died, zone_ticks, env_done, env_truncated, end_reason,
         winner, stats, events. Does not observe or reset (the vector env does both).
         """
-        self._begin_step()
-        movement.begin_step(self)
-        weapons.arm(self)
-        heat.begin_step(self)
+        self._begin_step()  # clear the step's outputs, apply the decision-level actions
+        movement.begin_step(self)  # the step's movement controls, ground under the mechs, geometry
+        weapons.arm(self)  # slots that may fire in this step's substeps
+        heat.begin_step(self)  # the step's vent cooling and EWAR heat
         potential_before = zone.potential(self)
         for _ in range(self.cfg.decision_repeat):
             self._substep()
@@ -388,6 +388,8 @@ class EchelonSim:
         self.focus[...] = np.where(slot >= 0, picked, -1)
 
     def _substep(self) -> None:
+        """One ``dt_sim`` of every match: shutdown, movement, projectiles, firing, simultaneous
+        hit resolution (paint, lava, deaths), then heat and timers."""
         heat.update_shutdown(self)
         can_act = self.alive & ~self.shutdown & (self.fallen_t <= 0)
         time = self.tick * self.dt  # [E] seconds since match start
@@ -400,6 +402,7 @@ class EchelonSim:
         self.tick += 1
 
     def _approach_reward(self, potential_before: np.ndarray) -> None:
+        """Potential-based shaping toward the zone: ``approach * (gamma * phi_after - phi_before)``."""
         w = self.cfg.rewards
         potential_after = zone.potential(self)
         self.reward_parts[..., RP["approach"]] = w.approach * (w.approach_gamma * potential_after - potential_before)
