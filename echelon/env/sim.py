@@ -62,7 +62,7 @@ from __future__ import annotations
 import numpy as np
 
 from echelon.config import EnvConfig
-from echelon.env import combat, heat, mapgen, movement, projectiles, stats, weapons, zone
+from echelon.env import combat, heat, mapgen, movement, observations, projectiles, stats, weapons, zone
 from echelon.env import specs as S
 from echelon.env.arrays import clamp
 from echelon.env.obs_layout import COMM_DIM, FLAT_OBS_DIM, MAX_CONTACTS, MAX_SQUAD
@@ -176,6 +176,7 @@ class EchelonSim:
         self.hazard_under = np.zeros((E, M), np.int8)  # +1 lava, -1 water under the feet
         self.env_index = np.arange(E)[:, None]  # [E, 1] match index, for per-mech cell lookups
         self._mech_rows = np.arange(E * M)  # flat (match, mech) row ids
+        self.panel_scratch = observations.PanelScratch(E, M)  # observe's terrain panel
         self.may_fire = np.zeros((E, M, 4), bool)  # slots armed this step (weapons.arm)
         self.want_fire = np.zeros((E, M, 4), bool)  # armed, ready and able to act this substep
         self.vent_cooling = np.zeros((E, M))  # heat / s, fixed per step (heat.begin_step)
@@ -331,14 +332,21 @@ class EchelonSim:
         self.agent_stats[e] = 0.0
         self.damage_heatmap[e] = 0.0
 
-    def _cells(self, x: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Flat [E*X*Y] cell index of points (x, y) (m, finite) in matches ``e`` (clipped to the map)."""
+    def _cells(self, x: np.ndarray, y: np.ndarray, e: np.ndarray, out=None) -> np.ndarray:
+        """Flat [E*X*Y] cell index of points (x, y) (m, finite) in matches ``e`` (clipped to the map).
+
+        ``out``: optional pair of int64 arrays of the points' shape to compute in (the first is
+        returned)."""
         # Truncating first and clipping the integers equals clipping the floats and truncating
         # (for finite values), in fewer and cheaper passes.
-        cx = x.astype(np.int64)
+        if out is None:
+            cx, cy = x.astype(np.int64), y.astype(np.int64)
+        else:
+            cx, cy = out
+            np.copyto(cx, x, casting="unsafe")
+            np.copyto(cy, y, casting="unsafe")
         np.maximum(cx, 0, out=cx)
         np.minimum(cx, self.X - 1, out=cx)
-        cy = y.astype(np.int64)
         np.maximum(cy, 0, out=cy)
         np.minimum(cy, self.Y - 1, out=cy)
         cx *= self.Y
