@@ -1,5 +1,5 @@
-"""The simulator's phase buffers: written in place every substep, with the values a fresh
-computation gives; and the shortcuts of the hot path equal the plain formulas they replace."""
+"""The simulator's phase buffers (and observe's panel buffers) are written in place every step,
+with the values a fresh computation gives; the hot path's shortcuts equal the plain formulas."""
 
 import numpy as np
 
@@ -12,7 +12,7 @@ def _buffers(sim):
     geo = sim.geo
     return {"dx": geo.dx, "dy": geo.dy, "dxy": geo.dxy, "close": geo.close, "touch": geo.touch,
             "cos_yaw": geo.cos_yaw, "want_fire": sim.want_fire, "may_fire": sim.may_fire,
-            "damage_in": sim.damage_in, "hazard_under": sim.hazard_under}
+            "damage_in": sim.damage_in, "hazard_under": sim.hazard_under, "panel_cells": sim.panel_scratch.cx}
 
 
 def test_geometry_and_firing_buffers_are_reused_and_current():
