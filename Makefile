@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Lint first (pyflakes, pycodestyle errors, bugbear, complexity; pyproject.toml), then the tests.
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow" tests
 
 train: $(STAMP)

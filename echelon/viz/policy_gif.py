@@ -299,7 +299,9 @@ class _Player:
             score = (outcome["zone_score_blue"], outcome["zone_score_red"])
         else:
             score = (float(sim.score[0, 0]), float(sim.score[0, 1]))
-        in_zone = np.asarray(sim.in_zone[0], bool) & self._alive()
+        # Inside the zone as the zone phase counts it: alive, within zone_radius of the centre.
+        pos, centre = sim.pos[0], sim.zone_center[0]
+        in_zone = (np.hypot(pos[:, 0] - centre[0], pos[:, 1] - centre[1]) <= sim.zone_radius[0]) & self._alive()
         return {
             "score_blue": score[0],
             "score_red": score[1],
