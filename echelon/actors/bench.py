@@ -147,3 +147,42 @@ def run_benchmark(
         "training_seconds": round(sum(t["seconds"] for t, _ in rounds), 1),
         "sampling_seconds": round(sum(s["seconds"] for _, s in rounds), 1),
     }
+
+
+def sample_update_cpu(config: str, iters: int = 20, warmup: int = 3) -> dict:
+    """Median process-CPU milliseconds of one ``collector.sample()`` and one ``learner.update()``.
+
+    In one process with one torch thread, the rollout env keeping its receipt frames as a rollout
+    worker's does; see ``scripts/bench_update_cpu.py``.
+    """
+    import numpy as np
+    import torch
+
+    from echelon.env.adapters import make_vector_env
+    from echelon.metrics.receipts import RECEIPT_FRAMES
+    from echelon.model.actor_critic import build_policy
+    from echelon.ppo.learner import Learner
+    from echelon.ppo.rollout import RolloutCollector
+
+    torch.set_num_threads(1)
+    cfg = load_config(config, ["metrics.console=false"])
+    env = make_vector_env(cfg, cfg.rollout.num_envs, cfg.seed)
+    if hasattr(env, "keep_recent_frames"):
+        env.keep_recent_frames(RECEIPT_FRAMES)
+    learner = Learner(cfg, env.single_observation_space, env.single_action_space)
+    policy = build_policy(cfg, env.single_observation_space, env.single_action_space)
+    collector = RolloutCollector(cfg, env, policy, seed=cfg.seed)
+    sample_ms, update_ms = [], []
+    for i in range(warmup + iters):
+        collector.set_weights(*learner.get_weights())
+        t = time.process_time()
+        fragment = collector.sample()
+        s = time.process_time() - t
+        t = time.process_time()
+        learner.update([fragment])
+        u = time.process_time() - t
+        if i >= warmup:
+            sample_ms.append(1000 * s)
+            update_ms.append(1000 * u)
+    return {"config": str(config), "iters": iters, "sample_cpu_ms": float(np.median(sample_ms)),
+            "update_cpu_ms": float(np.median(update_ms))}
