@@ -41,7 +41,7 @@ from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 from echelon.actors.graceful import GracefulStop
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
-from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers
+from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
 from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
 from echelon.checkpoint import (
     Counters,
@@ -135,6 +135,7 @@ class Orchestrator:
         self.fragments_per_update = 0
         self.target_updates = 0
         self.learner_device = "cpu"
+        self.placement: dict = {}  # role -> Ray node id(s), from spawn.report_placement
         # Loop state.
         self.parked: set[int] = set()  # workers waiting for fresher weights (see _arm)
         self.pending_update: Any = None
@@ -376,7 +377,7 @@ class Orchestrator:
         self.metrics = MetricsLink(handle, self.run_dir, self.run_id, window=cfg.metrics.window)
         if state is not None and state.driver_rng is not None:
             restore_rng_state(state.driver_rng)
-        self.workers = WorkerSet(spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
+        self.workers = WorkerSet(*spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
         self.workers.restarts = self.counters.worker_restarts
         # Spaces from a one-copy env built here, so the learner starts alongside the workers.
         obs_space, action_space = env_spaces(cfg)
@@ -385,6 +386,7 @@ class Orchestrator:
             ray.get(self.learner.load_state_dict.remote(state.learner, state.learner_rng))
         self.learner_version, (self.weights_ref,) = self._wait_for(self.learner.weights.remote(), "learner")
         self.learner_device = ray.get(self.learner.device.remote())
+        self.placement = report_placement(self.learner, [w.handle for w in self.workers], handle, self.driver_node)
 
         records = [meta_record(cfg, mode="ray", device=self.learner_device, resumed=state is not None,
                                obs_space=obs_space, action_space=action_space,
