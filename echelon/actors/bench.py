@@ -55,8 +55,8 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
         for r in ready:
             h = inflight.pop(r)
             header = ray.get(r)
-            steps += header["env_steps"]
-            agent_steps += header["agent_steps"]
+            steps += header.env_steps
+            agent_steps += header.agent_steps
             inflight[h.sample.options(num_returns=2).remote()[0]] = h
     dt = time.perf_counter() - t0
     for h in handles:
