@@ -168,7 +168,8 @@ def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, 
         "win_rate_at_equal_env_steps": None if ours_win is None or rl_final[2] is None
         else round(ours_win - rl_final[2], 3),
     }
-    strip = ("curve",)
+    # RLlib's curve is short (one point per iteration); ours is in its log.
+    rllib["curve"] = [[steps, None if r is None else round(r, 3), w] for steps, r, w in rllib["curve"]]
     return {
         "config": config,
         "overrides": list(overrides),
@@ -183,8 +184,8 @@ def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, 
                   "fragment_len": cfg.rollout.fragment_len, "epochs": cfg.ppo.epochs,
                   "num_minibatches": cfg.ppo.num_minibatches, "bptt_len": cfg.ppo.bptt_len,
                   "hidden_size": cfg.model.hidden_size, "lstm_size": cfg.model.lstm_size},
-        "ours": {k: v for k, v in ours.items() if k not in strip},
-        "rllib": {k: v for k, v in rllib.items() if k not in strip},
+        "ours": {k: v for k, v in ours.items() if k != "curve"},
+        "rllib": rllib,
         "learning": learning,
         "ratio_ours_over_rllib": ratio,
         "difference_ours_minus_rllib": difference,

@@ -124,13 +124,30 @@ def register_echelon_env() -> str:
     return ENV_NAME
 
 
-def episode_outcome(chunks: list, outcome_reward: float, team_size: int) -> tuple[float, Optional[str]]:
-    """``(return, winner)`` of one finished match from RLlib's episode chunks, in our definition.
+def team_return(agent_totals: dict, paid: set, winner: Optional[str], outcome_reward: float, team_size: int) -> float:
+    """Our ``episode/return_mean`` for one match, from what the PettingZoo face handed out.
 
-    ``return``: mean over the ``team_size`` learning agents of their match reward totals, the
-    outcome reward included for every agent (ENV_SPEC pays it "alive or dead"; the PettingZoo
-    face cannot hand it to an agent that already left, so it is added here for those).
-    ``winner``: ``"blue" | "red" | "draw"`` from the last step's ``infos[agent]["outcome"]``.
+    Args:
+        agent_totals: ``{agent: sum of the rewards it received}``.
+        paid: agents present at the match's last step (their last reward carried the outcome).
+        winner: ``"blue" | "red" | "draw"``.
+        outcome_reward: ``env.rewards.outcome``.
+        team_size: learning agents in a match.
+
+    Returns the mean over the ``team_size`` agents of their match reward totals, the outcome
+    included for every agent: ENV_SPEC pays it "alive or dead", and the vec env's episode return
+    counts it, but an agent that already left the PettingZoo face cannot receive it, so it is
+    added here for those.
+    """
+    sign = {"blue": 1.0, "red": -1.0}.get(winner or "", 0.0)
+    unpaid = team_size - len(paid)
+    return (sum(agent_totals.values()) + unpaid * sign * outcome_reward) / team_size
+
+
+def episode_outcome(chunks: list, outcome_reward: float, team_size: int) -> tuple[float, Optional[str]]:
+    """``(return, winner)`` of one finished match from RLlib's episode chunks (:func:`team_return`).
+
+    ``winner`` (``"blue" | "red" | "draw"``) comes from the last step's ``infos[agent]["outcome"]``.
     """
     totals: dict[str, float] = {}
     paid: set[str] = set()
@@ -140,14 +157,11 @@ def episode_outcome(chunks: list, outcome_reward: float, team_size: int) -> tupl
             totals[aid] = totals.get(aid, 0.0) + float(ep.get_return())
             if len(ep) == 0:
                 continue
-            info = ep.get_infos(-1) or {}
-            outcome = info.get("outcome")
+            outcome = (ep.get_infos(-1) or {}).get("outcome")
             if outcome is not None:
                 paid.add(aid)
                 winner = outcome.get("winner") if isinstance(outcome, dict) else outcome
-    sign = {"blue": 1.0, "red": -1.0}.get(winner or "", 0.0)
-    unpaid = team_size - len(paid)  # left before the last step (or never acted)
-    return (sum(totals.values()) + unpaid * sign * outcome_reward) / team_size, winner
+    return team_return(totals, paid, winner, outcome_reward, team_size), winner
 
 
 def outcome_callback(outcome_reward: float, team_size: int, window: int) -> type:

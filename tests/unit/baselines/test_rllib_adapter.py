@@ -14,11 +14,12 @@ from echelon.baselines.rllib import (
     RLlibActionSpace,
     batch_sizes,
     build_ppo_config,
+    team_return,
     env_config_from_dict,
     env_config_to_dict,
 )
 from echelon.config import EnvConfig, load_config
-from echelon.env import EchelonParallelEnv
+from echelon.env import EchelonParallelEnv, EchelonVecEnv
 from echelon.env.actions import build_action_space
 
 SMOKE = "ray_configs/smoke.yaml"
@@ -44,6 +45,38 @@ def test_declared_actions_pass_the_pettingzoo_api_test_and_map_back_exactly():
         assert list(action["trigger"]) == list(d[:5])
         assert [int(action[k]) for k in ("target", "ewar", "sort", "hostile_only")] == list(d[5:])
         assert action["move"] is declared["move"] and action["comm"] is declared["comm"]
+
+
+def test_team_return_from_the_pettingzoo_face_equals_the_vec_envs_episode_return():
+    """Twin check: the same matches through both faces (same seeds and actions); the return the
+    RLlib callback rebuilds from per-agent rewards equals the vec env's own episode return."""
+    cfg = EnvConfig(packs_per_team=1, size_x=40, size_y=40, episode_seconds=20.0)
+    pz, vec = EchelonParallelEnv(cfg, render_mode=None), EchelonVecEnv(cfg, num_envs=1)
+    winners, paid_counts = set(), []
+    for seed in range(4):
+        pz.reset(seed=seed)
+        vec.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        totals = dict.fromkeys(pz.possible_agents, 0.0)
+        while True:
+            acts = {a: {"move": rng.uniform(-1, 1, 4), "trigger": rng.integers(0, 2, 5), "target": rng.integers(0, 5),
+                        "ewar": rng.integers(0, 3), "sort": 0, "hostile_only": 1, "comm": np.zeros(8)}
+                    for a in pz.possible_agents}
+            _, rewards, _, _, infos = pz.step({a: acts[a] for a in pz.agents})
+            batch = {k: np.stack([np.asarray(acts[a][k]) for a in pz.possible_agents]) for k in acts["blue_0"]}
+            *_, info = vec.step(batch)
+            for a, r in rewards.items():
+                totals[a] += r
+            if info["episodes"]:
+                break
+        episode = info["episodes"][0]
+        paid = {a for a, i in infos.items() if "outcome" in i}
+        winner = episode["outcome"]["winner"]
+        winners.add(winner)
+        paid_counts.append(len(paid))
+        got = team_return(totals, paid, winner, cfg.rewards.outcome, cfg.mechs_per_team)
+        assert got == pytest.approx(episode["return"], abs=1e-4), (seed, winner, len(paid))
+    assert winners and min(paid_counts) < cfg.mechs_per_team  # some agents had left before the end
 
 
 def test_env_config_round_trips_through_rllibs_plain_dict():
