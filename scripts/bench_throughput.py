@@ -9,7 +9,9 @@ Measures, for ``--workers`` rollout workers x ``--envs-per-worker`` env copies:
 - ``learner_samples_per_s``: agent steps per second of learner update time (median);
 - ``pipeline_efficiency``: training / sampling-only env steps per second;
 - ``fragment_bytes`` (one fragment, serialized) and ``driver_cpu_ms_per_fragment`` (the driver's
-  CPU per fragment handled), for the scaling model in docs/scaling.md.
+  CPU per fragment handled), for the scaling model in docs/scaling.md;
+- ``learner_peak_rss_mb`` / ``learner_peak_cuda_mb``: the learner process's peak host memory and
+  peak GPU allocation (``--set learner.device=cuda --set learner.amp=false`` for AMP off).
 
 ``--nodes N`` runs the same on a ``ray.cluster_utils.Cluster`` on this machine (a 1-CPU head with
 the driver, learner and metrics actor; N nodes with the ``rollout`` resource).

@@ -51,8 +51,14 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
     ray.get([h.set_weights.remote(0, ref) for h in handles])
     for _ in range(warmup):
         ray.get([h.sample.options(num_returns=2).remote()[0] for h in handles])
-    # Serialized size of one fragment: what crosses the network from a rollout node to the driver's.
-    fragment_bytes = len(pickle.dumps(ray.get(handles[0].sample.options(num_returns=2).remote()[1]), protocol=5))
+    # Serialized size of one fragment: what crosses the network from a rollout node to the driver's;
+    # and what the driver pays to keep a fragment from another node (one ray.put into its store).
+    fragment = ray.get(handles[0].sample.options(num_returns=2).remote()[1])
+    fragment_bytes = len(pickle.dumps(fragment, protocol=5))
+    t_put = time.perf_counter()
+    put_ref = ray.put(fragment)
+    fragment_put_ms = 1000 * (time.perf_counter() - t_put)
+    del put_ref, fragment
     inflight = {h.sample.options(num_returns=2).remote()[0]: h for h in handles}
     steps = agent_steps = 0
     t0 = time.perf_counter()
@@ -68,7 +74,7 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
     for h in handles:
         ray.kill(h, no_restart=True)
     return {"env_steps_per_s": steps / dt, "agent_steps_per_s": agent_steps / dt, "seconds": dt,
-            "fragment_bytes": fragment_bytes}
+            "fragment_bytes": fragment_bytes, "fragment_put_ms": fragment_put_ms}
 
 
 def _training(cfg: Any, updates: int, warmup: int) -> dict:
@@ -77,22 +83,26 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
     lags: list[int] = []
 
     busy: list[float] = []
+    cpu: list[float] = []  # this (driver) process's CPU seconds, Ray's threads in it included
+    memory: dict[str, float] = {}
 
     def on_update(orch: Orchestrator, record: dict) -> None:
         marks.append((time.perf_counter(), record[N.TRAIN_ENV_STEPS], record[N.TRAIN_AGENT_STEPS]))
         busy.append(orch.sample_s_total)
+        cpu.append(time.process_time())
         if record[N.TRAIN_UPDATE] > warmup:
             learner_sps.append(record[N.PERF_LEARNER_SAMPLES_PER_S])
             lags.append(record[N.POLICY_LAG_MAX])
+        if record[N.TRAIN_UPDATE] == warmup + updates:
+            memory.update(ray.get(orch.learner.peak_memory_mb.remote()))
 
-    cpu0 = time.process_time()
     with tempfile.TemporaryDirectory(prefix="echelon-bench-") as run_dir:
         res = Orchestrator(cfg, run_dir, stop_at_update=warmup + updates, on_update=on_update).run()
-    # The driver's own CPU per fragment it handled (wait, header, copy to its node, re-arm; set-up
-    # included, so an upper bound): what limits the events one driver can take per second.
-    fragments = res.counters["env_steps"] // (cfg.rollout.fragment_len * cfg.rollout.num_envs)
-    driver_cpu_ms_per_fragment = 1000 * (time.process_time() - cpu0) / max(1, fragments)
     (t0, s0, a0), (t1, s1, a1) = marks[warmup - 1], marks[-1]
+    # The driver's own CPU per fragment after the warm-up (wait, header, copy to its node, re-arm,
+    # its share of the update records): what bounds the fragments one driver can take per second.
+    fragments = (s1 - s0) / (cfg.rollout.fragment_len * cfg.rollout.num_envs)
+    driver_cpu_ms_per_fragment = 1000 * (cpu[-1] - cpu[warmup - 1]) / max(1.0, fragments)
     return {
         "env_steps_per_s": (s1 - s0) / (t1 - t0),
         "agent_steps_per_s": (a1 - a0) / (t1 - t0),
@@ -103,6 +113,8 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         # Share of wall time the workers spent sampling (1.0 = never waiting for weights).
         "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * cfg.ray.num_workers),
         "driver_cpu_ms_per_fragment": driver_cpu_ms_per_fragment,
+        "learner_peak_rss_mb": memory.get("rss"),
+        "learner_peak_cuda_mb": memory.get("cuda"),
     }
 
 
@@ -181,7 +193,12 @@ def run_benchmark(
         "worker_busy_frac": round(med(0, "worker_busy_frac"), 3),
         "nodes": nodes or 1,
         "fragment_bytes": rounds[0][1]["fragment_bytes"],
+        "fragment_put_ms": round(med(1, "fragment_put_ms"), 1),
         "driver_cpu_ms_per_fragment": round(med(0, "driver_cpu_ms_per_fragment"), 2),
+        "learner_device": cfg.learner.device,
+        "learner_amp": cfg.learner.amp,
+        "learner_peak_rss_mb": round(max(r[0]["learner_peak_rss_mb"] or 0 for r in rounds), 1),
+        "learner_peak_cuda_mb": round(max(r[0]["learner_peak_cuda_mb"] or 0 for r in rounds), 1),
         "timed_updates": updates,
         "dropped_fragments": sum(t["dropped_fragments"] for t, _ in rounds),
         "lag_max": max(t["lag_max"] for t, _ in rounds),

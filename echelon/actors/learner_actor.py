@@ -88,6 +88,16 @@ class LearnerActor:
     def device(self) -> str:
         return str(getattr(self.learner, "device", "cpu"))
 
+    def peak_memory_mb(self) -> dict[str, float]:
+        """Peak memory of this process: ``rss`` (host, MiB) and ``cuda`` (allocated on the GPU, MiB; 0 on CPU)."""
+        import resource
+
+        import torch
+
+        cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+        # ru_maxrss is in KiB on Linux.
+        return {"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cuda": cuda}
+
     def node_id(self) -> str:
         """Ray node this learner runs on (the driver reports the placement)."""
         return ray.get_runtime_context().get_node_id()
