@@ -132,8 +132,12 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 
 
 def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, num_cpus: int = 2,
-            run_dir: Optional[Path] = None) -> dict:
-    """Run ours, then RLlib, on ``config`` + ``overrides``; the JSON-ready comparison."""
+            run_dir: Optional[Path] = None, rllib_seconds: Optional[float] = None) -> dict:
+    """Run ours, then RLlib, on ``config`` + ``overrides``; the JSON-ready comparison.
+
+    ``rllib_seconds`` (default ``seconds``) gives RLlib a longer budget, to compare learning at a
+    larger equal env-step count; the throughput ratios then still compare rates.
+    """
     cfg = load_config(config, [*overrides, "metrics.wandb_mode=disabled", "metrics.console=false",
                                f"learner.total_env_steps={10**12}", "ray.address=local"])
     run_dir = Path(run_dir or Path("runs") / f"bench_vs_rllib-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -142,7 +146,7 @@ def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, 
     load = {"before_ours": os.getloadavg()[0]}
     ours = run_ours(cfg, seconds, num_cpus, run_dir)
     load["after_ours"] = os.getloadavg()[0]
-    rllib = run_rllib(cfg, seconds, num_cpus)
+    rllib = run_rllib(cfg, rllib_seconds or seconds, num_cpus)
     load["after_rllib"] = os.getloadavg()[0]
     rl_final = rllib["curve"][-1]
     equal = at_env_steps(ours["curve"], rllib["env_steps"])
@@ -174,6 +178,7 @@ def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, 
         "config": config,
         "overrides": list(overrides),
         "seconds_each": seconds,
+        "rllib_seconds": rllib_seconds or seconds,
         "num_cpus": num_cpus,
         "machine": {"cpus_total": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_avg_1min": {k: round(v, 2) for k, v in load.items()}},

@@ -14,10 +14,16 @@ code is what RLlib asks its users to write:
 
 :func:`build_ppo_config` maps one :class:`~echelon.config.TrainConfig` onto ``PPOConfig``: one
 shared policy for the learning team (the other team is the heuristic inside the env, as in our
-runs), ``rollout.num_envs`` envs per env runner, ``ray.num_workers`` env runners, fragments of
-``rollout.fragment_len`` steps, a train batch of as many env steps as one of our updates, the
-same epochs and minibatch size, an LSTM of ``model.lstm_size`` cells unrolled over
-``ppo.bptt_len`` steps after an encoder layer of ``model.hidden_size``.
+runs), ``rollout.num_envs`` envs per env runner, ``ray.num_workers`` env runners (at least 1),
+fragments of ``rollout.fragment_len`` steps, a train batch of as many agent steps as one of our
+updates, the same epochs and minibatch size, an LSTM of ``model.lstm_size`` cells unrolled over
+``ppo.bptt_len`` steps after an encoder layer of ``model.hidden_size``, and the same PPO
+coefficients (lr, gamma, lambda, clip, entropy, value-loss weight, global grad-norm clip).
+
+Left at RLlib's defaults, having no direct counterpart: ours normalises observations and returns
+and clips the value loss in normalised units (RLlib: no normalisers, ``vf_clip_param`` 10 in
+return units); our encoder is a set encoder over contacts and squad mates (RLlib's default: an
+MLP of ``model.hidden_size``); parameter counts are within 5% (57.9k vs 60.7k at hidden/LSTM 64).
 """
 
 from __future__ import annotations
