@@ -85,12 +85,13 @@ def run_rllib(cfg: TrainConfig, seconds: float, num_cpus: int) -> dict:
     """RLlib's PPO (:func:`~echelon.baselines.rllib.build_ppo_config`) for ``seconds``."""
     import ray
 
-    from echelon.baselines.rllib import RETURN_MEAN, WIN_RATE, build_ppo_config, num_parameters
+    from echelon.baselines.rllib import MatchWindow, build_ppo_config, num_parameters
 
     _init_ray(num_cpus)
     marks: list[tuple[float, int, int]] = []
     curve = []
     sample_s, learn_s = [], []
+    window = MatchWindow(cfg.metrics.window)
     t0 = time.perf_counter()
     try:
         algo = build_ppo_config(cfg).build_algo()
@@ -101,7 +102,7 @@ def run_rllib(cfg: TrainConfig, seconds: float, num_cpus: int) -> dict:
                 env_steps = int(runners["num_env_steps_sampled_lifetime"])
                 agent_steps = int(sum(runners["num_agent_steps_sampled_lifetime"].values()))
                 marks.append((time.perf_counter() - t0, env_steps, agent_steps))
-                curve.append((env_steps, runners.get(RETURN_MEAN), runners.get(WIN_RATE)))
+                curve.append((env_steps, *window.add(runners)))
                 timers = res.get("timers", {})
                 sample_s.append(timers.get("env_runner_sampling_timer"))
                 learn_s.append(timers.get("learner_update_timer"))

@@ -29,6 +29,7 @@ MLP of ``model.hidden_size``); parameter counts are within 5% (57.9k vs 60.7k at
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from typing import Any, Optional
 
 import gymnasium as gym
@@ -39,7 +40,7 @@ from echelon.config import EnvConfig, RewardConfig, TrainConfig
 
 ENV_NAME = "echelon_pz"
 POLICY_ID = "learning_team"
-# Custom metrics logged by OutcomeCallback (under result["env_runners"]).
+# Per-match values logged by OutcomeCallback (lists under result["env_runners"]).
 RETURN_MEAN = "echelon/return_mean"
 WIN_RATE = "echelon/win_rate"
 
@@ -170,19 +171,42 @@ def episode_outcome(chunks: list, outcome_reward: float, team_size: int) -> tupl
     return team_return(totals, paid, winner, outcome_reward, team_size), winner
 
 
-def outcome_callback(outcome_reward: float, team_size: int, window: int) -> type:
-    """An ``RLlibCallback`` class logging :data:`RETURN_MEAN` and :data:`WIN_RATE` per finished match."""
+def outcome_callback(outcome_reward: float, team_size: int) -> type:
+    """An ``RLlibCallback`` class logging every finished match's return (:data:`RETURN_MEAN`) and
+    win (:data:`WIN_RATE`, 1.0 / 0.0).
+
+    Logged as RLlib ``item_series``: each training result carries the lists of the matches that
+    ended since the previous one. The caller keeps the last ``metrics.window`` of them
+    (:class:`MatchWindow`), the same window our metrics hub averages over; RLlib's own windowed
+    means (``log_value(window=...)``) are reset every iteration, i.e. over 10-30 matches here.
+    """
     from ray.rllib.callbacks.callbacks import RLlibCallback
 
     class OutcomeCallback(RLlibCallback):
         def on_episode_end(self, *, episode: Any, prev_episode_chunks: Optional[list] = None,
                            metrics_logger: Any = None, **kwargs: Any) -> None:
             ret, winner = episode_outcome([episode, *(prev_episode_chunks or [])], outcome_reward, team_size)
-            metrics_logger.log_value(RETURN_MEAN, ret, window=window)
+            metrics_logger.log_value(RETURN_MEAN, ret, reduce="item_series")
             if winner is not None:
-                metrics_logger.log_value(WIN_RATE, float(winner == "blue"), window=window)
+                metrics_logger.log_value(WIN_RATE, float(winner == "blue"), reduce="item_series")
 
     return OutcomeCallback
+
+
+class MatchWindow:
+    """Mean return and win rate over the last ``size`` matches, fed with each result's lists."""
+
+    def __init__(self, size: int) -> None:
+        self.returns: deque = deque(maxlen=size)
+        self.wins: deque = deque(maxlen=size)
+
+    def add(self, env_runner_results: dict) -> tuple[Optional[float], Optional[float]]:
+        """Take one result's ``result["env_runners"]``; returns ``(return_mean, win_rate)`` (None before any match)."""
+        self.returns.extend(env_runner_results.get(RETURN_MEAN) or [])
+        self.wins.extend(env_runner_results.get(WIN_RATE) or [])
+        ret = float(np.mean(self.returns)) if self.returns else None
+        win = float(np.mean(self.wins)) if self.wins else None
+        return ret, win
 
 
 def batch_sizes(cfg: TrainConfig) -> tuple[int, int]:
@@ -247,7 +271,7 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
             grad_clip_by="global_norm",
             use_kl_loss=False,  # ours has no KL penalty (target_kl, when set, stops epochs early)
         )
-        .callbacks(outcome_callback(cfg.env.rewards.outcome, cfg.env.mechs_per_team, cfg.metrics.window))
+        .callbacks(outcome_callback(cfg.env.rewards.outcome, cfg.env.mechs_per_team))
         .reporting(metrics_num_episodes_for_smoothing=cfg.metrics.window)
         .debugging(seed=cfg.seed)
     )

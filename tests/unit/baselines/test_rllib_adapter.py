@@ -11,6 +11,7 @@ from pettingzoo.test import parallel_api_test
 from echelon.baselines.rllib import (
     RETURN_MEAN,
     WIN_RATE,
+    MatchWindow,
     RLlibActionSpace,
     batch_sizes,
     build_ppo_config,
@@ -99,14 +100,17 @@ def test_rllibs_env_runner_steps_echelon_and_logs_return_and_win_rate():
     runner = MultiAgentEnvRunner(config=build_ppo_config(cfg))
     try:
         episodes = runner.sample(num_episodes=4)
-        metrics = runner.get_metrics()
+        returns, wins = list(runner.metrics.peek(RETURN_MEAN)), list(runner.metrics.peek(WIN_RATE))
     finally:
         runner.stop()
-    assert len([e for e in episodes if e.is_done]) >= 4
-    ret, win = metrics[RETURN_MEAN], metrics[WIN_RATE]
-    assert math.isfinite(ret) and 0.0 <= win <= 1.0
-    # An untrained policy against the full-strength heuristic: the outcome reward dominates.
-    assert ret < cfg.env.rewards.outcome
+    done = len([e for e in episodes if e.is_done])
+    assert done >= 4
+    # One value per finished match (RLlib's item series), windowed by MatchWindow like our hub.
+    assert len(returns) == len(wins) == done
+    assert all(math.isfinite(r) for r in returns) and set(wins) <= {0.0, 1.0}
+    window = MatchWindow(size=3)
+    ret, win = window.add({RETURN_MEAN: returns, WIN_RATE: wins})
+    assert ret == pytest.approx(float(np.mean(returns[-3:]))) and win == pytest.approx(float(np.mean(wins[-3:])))
 
 
 @pytest.mark.parametrize("blue, red", [("heuristic", "policy"), ("policy", "policy")])
