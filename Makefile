@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.echelon-installed
 
-.PHONY: install test train bench learn clean
+.PHONY: install test train bench bench-rllib learn clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(PY) scripts/bench_env.py --num-envs 64 --packs-per-team 2 --size 100 --steps 200 --heuristic-both
 	$(PY) scripts/bench_mapgen.py --size 100 --count 1000
 	$(PY) scripts/bench_throughput.py --config ray_configs/smoke.yaml --workers 1 --envs-per-worker 4 --repeats 3
+
+# Ours vs RLlib's PPO + LSTM, 5 min of wall time each on 2 CPUs (about 11 minutes); prints JSON,
+# figures in docs/benchmarks.md.
+bench-rllib: $(STAMP)
+	$(PY) scripts/bench_vs_rllib.py --json --config ray_configs/bench_vs_rllib.yaml --seconds 300 --num-cpus 2
 
 learn: $(STAMP)
 	$(PY) scripts/bench_learning.py

@@ -216,6 +216,9 @@ class LearnerConfig:
     """Where and how long the learner trains."""
 
     device: str = "auto"  # auto | cpu | cuda
+    # Custom resource the learner asks for (one unit), e.g. "learner" on the node meant to host
+    # it; null = none (it then goes wherever its CPU, and its GPU under device auto|cuda, fit).
+    resource: Optional[str] = None
     amp: bool = True  # bf16 autocast, CUDA only
     total_env_steps: int = 100_000
     checkpoint_every: int = 10  # updates
@@ -229,6 +232,8 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         _check(self.device in ("auto", "cpu", "cuda"), f"learner.device must be auto|cpu|cuda, got {self.device!r}")
+        _check(self.resource is None or bool(self.resource.strip()),
+               f"learner.resource must be a resource name or null, got {self.resource!r}")
         _check(self.total_env_steps > 0, f"learner.total_env_steps must be > 0, got {self.total_env_steps}")
         _check(self.checkpoint_every >= 1, f"learner.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         _check(self.keep_checkpoints >= 1, f"learner.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
@@ -253,6 +258,9 @@ class MetricsConfig:
         )
 
 
+PLACEMENTS = ("spread", "pack", "none")
+
+
 @dataclass(frozen=True)
 class RayConfig:
     """Ray resources and the actor-learner pipeline."""
@@ -260,9 +268,16 @@ class RayConfig:
     address: str = "auto"  # auto (existing cluster if any, else local) | local | HOST:PORT
     num_workers: int = 1  # rollout workers; 0 = auto: max(1, cluster CPUs - 1)
     num_cpus_per_worker: float = 1.0
-    worker_resource: Optional[str] = None  # custom resource name rollout workers ask for
+    # Custom resource each rollout worker asks for (one unit) when some node advertises it, so
+    # rollouts land on the nodes meant for them; null = never.
+    worker_resource: Optional[str] = "rollout"
+    # Ask for worker_resource even when no node has it yet: an autoscaler adds such nodes on demand.
+    require_worker_resource: bool = False
     max_restarts: int = 3  # per rollout worker (Ray actor restarts)
-    spread_workers: bool = True  # SPREAD scheduling: one lost node takes as few workers as possible
+    # Rollout workers in one placement group: spread (bundles over distinct nodes as evenly as
+    # possible, so one lost node takes few workers; PACK when only one node can host them) |
+    # pack (as few nodes as possible) | none (no placement group, Ray's default scheduling).
+    placement: str = "spread"
     max_policy_lag: int = 1  # updates; staler fragments are dropped and counted
     fragments_per_update: int = 0  # fragments per learner update; 0 = one per worker
     # Curriculum (Echelon vs heuristic): the heuristic's weapon fire probability ramps linearly
@@ -276,6 +291,11 @@ class RayConfig:
         _check(self.num_cpus_per_worker >= 0, f"ray.num_cpus_per_worker must be >= 0, got {self.num_cpus_per_worker}")
         _check(self.max_policy_lag >= 0, f"ray.max_policy_lag must be >= 0, got {self.max_policy_lag}")
         _check(self.max_restarts >= 0, f"ray.max_restarts must be >= 0, got {self.max_restarts}")
+        _check(self.placement in PLACEMENTS, f"ray.placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        _check(self.worker_resource is None or bool(self.worker_resource.strip()),
+               f"ray.worker_resource must be a resource name or null, got {self.worker_resource!r}")
+        _check(not self.require_worker_resource or self.worker_resource is not None,
+               "ray.require_worker_resource is true but ray.worker_resource is null: name the resource")
         _check(
             self.fragments_per_update >= 0,
             f"ray.fragments_per_update must be >= 0 (0 = one per worker), got {self.fragments_per_update}",
@@ -331,7 +351,7 @@ def load_config(
     try:
         merged = _schema(cls)
         if base is not None:
-            merged = OmegaConf.merge(merged, OmegaConf.create(base))
+            merged = OmegaConf.merge(merged, OmegaConf.create(upgrade_config_dict(base)))
         if path is not None:
             merged = OmegaConf.merge(merged, read_yaml(path))
         return OmegaConf.to_object(apply_overrides(merged, overrides))
@@ -373,6 +393,20 @@ def apply_overrides(node: Any, overrides: Sequence[str]) -> Any:
     return node
 
 
+def upgrade_config_dict(data: dict) -> dict:
+    """A config dict saved by an older version (a checkpoint's), with renamed keys in today's form.
+
+    ``ray.spread_workers: bool`` became ``ray.placement`` (true -> spread, false -> none).
+    """
+    ray_section = data.get("ray")
+    if not isinstance(ray_section, dict) or "spread_workers" not in ray_section:
+        return data
+    ray_section = dict(ray_section)
+    spread = ray_section.pop("spread_workers")
+    ray_section.setdefault("placement", "spread" if spread else "none")
+    return {**data, "ray": ray_section}
+
+
 def config_to_dict(cfg: Any) -> dict:
     """Plain nested dict of a config dataclass (for JSON meta records and checkpoints)."""
     return dataclasses.asdict(cfg)
@@ -381,7 +415,7 @@ def config_to_dict(cfg: Any) -> dict:
 def config_from_dict(data: dict, cls: type = TrainConfig) -> Any:
     """Rebuild a config dataclass from :func:`config_to_dict` output (validated)."""
     try:
-        merged = OmegaConf.merge(_schema(cls), OmegaConf.create(data))
+        merged = OmegaConf.merge(_schema(cls), OmegaConf.create(upgrade_config_dict(data)))
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None

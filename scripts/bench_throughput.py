@@ -7,7 +7,14 @@ Measures, for ``--workers`` rollout workers x ``--envs-per-worker`` env copies:
 - ``training_env_steps_per_s`` / ``training_agent_steps_per_s``: end-to-end training (the
   orchestrator), env steps consumed by the learner per second after ``--warmup`` updates;
 - ``learner_samples_per_s``: agent steps per second of learner update time (median);
-- ``pipeline_efficiency``: training / sampling-only env steps per second.
+- ``pipeline_efficiency``: training / sampling-only env steps per second;
+- ``fragment_bytes`` (one fragment, serialized) and ``driver_cpu_ms_per_fragment`` (the driver's
+  CPU per fragment handled), for the scaling model in docs/scaling.md;
+- ``learner_peak_rss_mb`` / ``learner_peak_cuda_mb``: the learner process's peak host memory and
+  peak GPU allocation (``--set learner.device=cuda --set learner.amp=false`` for AMP off).
+
+``--nodes N`` runs the same on a ``ray.cluster_utils.Cluster`` on this machine (a 1-CPU head with
+the driver, learner and metrics actor; N nodes with the ``rollout`` resource).
 
 Example: ``python scripts/bench_throughput.py --config ray_configs/smoke.yaml --workers 1 --envs-per-worker 4``
 """
@@ -30,6 +37,8 @@ def main(argv):
     p.add_argument("--sample-seconds", type=float, default=15.0, help="length of the sampling-only phase")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray instance (default: all)")
     p.add_argument("--repeats", type=int, default=1, help="alternate the two phases this many times; medians")
+    p.add_argument("--nodes", type=int, default=0,
+                   help="run on a ray.cluster_utils.Cluster: a 1-CPU head and this many rollout nodes")
     args = p.parse_args(argv)
     result = run_benchmark(
         args.config,
@@ -41,6 +50,7 @@ def main(argv):
         sample_seconds=args.sample_seconds,
         num_cpus=args.num_cpus,
         repeats=args.repeats,
+        nodes=args.nodes,
     )
     print(json.dumps(result, indent=2))
     return 0

@@ -20,6 +20,7 @@ with an efficiency below it means the samplers were slowed by sharing cores, not
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 import statistics
 import tempfile
@@ -39,7 +40,10 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
 
     from echelon.model.actor_critic import build_policy
 
-    cls = ray.remote(RolloutWorker).options(num_cpus=cfg.ray.num_cpus_per_worker, max_restarts=0)
+    opts: dict[str, Any] = dict(num_cpus=cfg.ray.num_cpus_per_worker, max_restarts=0)
+    if cfg.ray.worker_resource and ray.cluster_resources().get(cfg.ray.worker_resource, 0) >= 1:
+        opts["resources"] = {cfg.ray.worker_resource: 1}  # on the rollout nodes, as in training
+    cls = ray.remote(RolloutWorker).options(**opts)
     handles = [cls.remote(cfg, i, 0, None) for i in range(workers)]
     obs_space, act_space = ray.get(handles[0].spaces.remote())
     torch.manual_seed(cfg.seed)
@@ -47,6 +51,14 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
     ray.get([h.set_weights.remote(0, ref) for h in handles])
     for _ in range(warmup):
         ray.get([h.sample.options(num_returns=2).remote()[0] for h in handles])
+    # Serialized size of one fragment: what crosses the network from a rollout node to the driver's;
+    # and what the driver pays to keep a fragment from another node (one ray.put into its store).
+    fragment = ray.get(handles[0].sample.options(num_returns=2).remote()[1])
+    fragment_bytes = len(pickle.dumps(fragment, protocol=5))
+    t_put = time.perf_counter()
+    put_ref = ray.put(fragment)
+    fragment_put_ms = 1000 * (time.perf_counter() - t_put)
+    del put_ref, fragment
     inflight = {h.sample.options(num_returns=2).remote()[0]: h for h in handles}
     steps = agent_steps = 0
     t0 = time.perf_counter()
@@ -61,7 +73,8 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
     dt = time.perf_counter() - t0
     for h in handles:
         ray.kill(h, no_restart=True)
-    return {"env_steps_per_s": steps / dt, "agent_steps_per_s": agent_steps / dt, "seconds": dt}
+    return {"env_steps_per_s": steps / dt, "agent_steps_per_s": agent_steps / dt, "seconds": dt,
+            "fragment_bytes": fragment_bytes, "fragment_put_ms": fragment_put_ms}
 
 
 def _training(cfg: Any, updates: int, warmup: int) -> dict:
@@ -70,17 +83,26 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
     lags: list[int] = []
 
     busy: list[float] = []
+    cpu: list[float] = []  # this (driver) process's CPU seconds, Ray's threads in it included
+    memory: dict[str, float] = {}
 
     def on_update(orch: Orchestrator, record: dict) -> None:
         marks.append((time.perf_counter(), record[N.TRAIN_ENV_STEPS], record[N.TRAIN_AGENT_STEPS]))
         busy.append(orch.sample_s_total)
+        cpu.append(time.process_time())
         if record[N.TRAIN_UPDATE] > warmup:
             learner_sps.append(record[N.PERF_LEARNER_SAMPLES_PER_S])
             lags.append(record[N.POLICY_LAG_MAX])
+        if record[N.TRAIN_UPDATE] == warmup + updates:
+            memory.update(ray.get(orch.learner.peak_memory_mb.remote()))
 
     with tempfile.TemporaryDirectory(prefix="echelon-bench-") as run_dir:
         res = Orchestrator(cfg, run_dir, stop_at_update=warmup + updates, on_update=on_update).run()
     (t0, s0, a0), (t1, s1, a1) = marks[warmup - 1], marks[-1]
+    # The driver's own CPU per fragment after the warm-up (wait, header, copy to its node, re-arm,
+    # its share of the update records): what bounds the fragments one driver can take per second.
+    fragments = (s1 - s0) / (cfg.rollout.fragment_len * cfg.rollout.num_envs)
+    driver_cpu_ms_per_fragment = 1000 * (cpu[-1] - cpu[warmup - 1]) / max(1.0, fragments)
     return {
         "env_steps_per_s": (s1 - s0) / (t1 - t0),
         "agent_steps_per_s": (a1 - a0) / (t1 - t0),
@@ -90,7 +112,23 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         "lag_max": max(lags),
         # Share of wall time the workers spent sampling (1.0 = never waiting for weights).
         "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * cfg.ray.num_workers),
+        "driver_cpu_ms_per_fragment": driver_cpu_ms_per_fragment,
+        "learner_peak_rss_mb": memory.get("rss"),
+        "learner_peak_cuda_mb": memory.get("cuda"),
     }
+
+
+def _start_cluster(nodes: int, workers: int, cpus_per_worker: float) -> Any:
+    """A head (1 CPU) and ``nodes`` rollout nodes on this machine; ``ray.init`` connected to it."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    per_node = -(-workers // nodes)  # ceil: every worker finds a slot
+    for _ in range(nodes):
+        cluster.add_node(num_cpus=per_node * cpus_per_worker, resources={"rollout": per_node})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="warning")
+    return cluster
 
 
 def run_benchmark(
@@ -103,13 +141,23 @@ def run_benchmark(
     sample_seconds: float = 15.0,
     num_cpus: Optional[int] = None,
     repeats: int = 1,
+    nodes: int = 0,
 ) -> dict:
-    """Both phases (``repeats`` times, alternating) on a fresh local Ray; JSON-ready result."""
+    """Both phases (``repeats`` times, alternating) on a fresh local Ray; JSON-ready result.
+
+    ``nodes > 0``: on a ``ray.cluster_utils.Cluster`` on this machine instead, a head with one CPU
+    (driver, learner, metrics) and ``nodes`` rollout nodes sharing ``workers`` CPUs and
+    advertising ``rollout``; workers go to them in the run's SPREAD placement group.
+    """
     extra = [f"ray.num_workers={workers}", "metrics.wandb_mode=disabled", "metrics.console=false"]
     if envs_per_worker is not None:
         extra.append(f"rollout.num_envs={envs_per_worker}")
+    if nodes:
+        extra += ["ray.worker_resource=rollout", "ray.placement=spread"]
     cfg = load_config(config, [*overrides, *extra, f"learner.total_env_steps={10**12}"])
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
+    cluster = _start_cluster(nodes, workers, cfg.ray.num_cpus_per_worker) if nodes else None
+    if cluster is None:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
     rounds = []
     try:
         for _ in range(repeats):
@@ -118,6 +166,8 @@ def run_benchmark(
             rounds.append((train, sample))
     finally:
         ray.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
 
     def med(phase: int, key: str) -> float:
         return statistics.median(r[phase][key] for r in rounds)
@@ -141,6 +191,14 @@ def run_benchmark(
         "pipeline_efficiency": round(statistics.median(effs), 3),
         "pipeline_efficiency_rounds": [round(e, 3) for e in effs],
         "worker_busy_frac": round(med(0, "worker_busy_frac"), 3),
+        "nodes": nodes or 1,
+        "fragment_bytes": rounds[0][1]["fragment_bytes"],
+        "fragment_put_ms": round(med(1, "fragment_put_ms"), 1),
+        "driver_cpu_ms_per_fragment": round(med(0, "driver_cpu_ms_per_fragment"), 2),
+        "learner_device": cfg.learner.device,
+        "learner_amp": cfg.learner.amp,
+        "learner_peak_rss_mb": round(max(r[0]["learner_peak_rss_mb"] or 0 for r in rounds), 1),
+        "learner_peak_cuda_mb": round(max(r[0]["learner_peak_cuda_mb"] or 0 for r in rounds), 1),
         "timed_updates": updates,
         "dropped_fragments": sum(t["dropped_fragments"] for t, _ in rounds),
         "lag_max": max(t["lag_max"] for t, _ in rounds),

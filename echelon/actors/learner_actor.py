@@ -16,15 +16,20 @@ from echelon.checkpoint import capture_rng_state, restore_rng_state
 from echelon.config import TrainConfig
 
 
-def learner_resources(cfg: TrainConfig, cluster_gpus: float) -> dict[str, float]:
-    """Ray resources for the learner actor: ``{"num_cpus": 1, "num_gpus": 0 or 1}``.
+def learner_resources(cfg: TrainConfig, cluster_gpus: float) -> dict[str, Any]:
+    """Ray actor options for the learner: ``{"num_cpus": 1, "num_gpus": 0 or 1}``, plus
+    ``"resources": {learner.resource: 1}`` when the config names a custom resource.
 
     ``device: auto`` takes a GPU when the cluster has one; ``cuda`` insists (Ray then waits
-    for one, e.g. from the autoscaler); ``cpu`` never asks.
+    for one, e.g. from the autoscaler); ``cpu`` never asks. A named resource is always asked
+    for: it pins the learner to the node(s) advertising it.
     """
     device = cfg.learner.device
     wants_gpu = device == "cuda" or (device == "auto" and cluster_gpus >= 1)
-    return {"num_cpus": 1, "num_gpus": 1 if wants_gpu else 0}
+    res: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if wants_gpu else 0}
+    if cfg.learner.resource:
+        res["resources"] = {cfg.learner.resource: 1}
+    return res
 
 
 class LearnerActor:
@@ -82,3 +87,17 @@ class LearnerActor:
 
     def device(self) -> str:
         return str(getattr(self.learner, "device", "cpu"))
+
+    def peak_memory_mb(self) -> dict[str, float]:
+        """Peak memory of this process: ``rss`` (host, MiB) and ``cuda`` (allocated on the GPU, MiB; 0 on CPU)."""
+        import resource
+
+        import torch
+
+        cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+        # ru_maxrss is in KiB on Linux.
+        return {"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cuda": cuda}
+
+    def node_id(self) -> str:
+        """Ray node this learner runs on (the driver reports the placement)."""
+        return ray.get_runtime_context().get_node_id()

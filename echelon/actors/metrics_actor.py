@@ -49,6 +49,12 @@ class MetricsActor:
         """Answers once the actor is up (the driver waits on it after a failure)."""
         return True
 
+    def node_id(self) -> str:
+        """Ray node this actor runs on (the driver reports the placement)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def log_update(self, record: dict) -> dict:
         full = self.hub.log_update(record)
         for key, gauge in self._gauges.items():

@@ -36,7 +36,8 @@ from echelon.actors.graceful import GracefulStop
 from echelon.actors.incidents import Incidents
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
-from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers, wait_ready
+from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
+from echelon.actors.spawn import wait_ready
 from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
 from echelon.checkpoint import (
     Counters,
@@ -132,6 +133,7 @@ class Orchestrator:
         self.fragments_per_update = 0
         self.target_updates = 0
         self.learner_device = "cpu"
+        self.placement: dict = {}  # role -> Ray node id(s), from spawn.report_placement
         # Loop state.
         self.parked: set[int] = set()  # workers waiting for fresher weights (see _arm)
         self.pending_update: Any = None
@@ -381,7 +383,7 @@ class Orchestrator:
         self.incidents = Incidents(cfg, self.run_dir, self.run_id, self.metrics.log)
         if state is not None and state.driver_rng is not None:
             restore_rng_state(state.driver_rng)
-        self.workers = WorkerSet(spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
+        self.workers = WorkerSet(*spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
         self.workers.restarts = self.counters.worker_restarts
         # Spaces from a one-copy env built here, so the learner starts alongside the workers.
         obs_space, action_space = env_spaces(cfg)
@@ -391,6 +393,7 @@ class Orchestrator:
         stopping = lambda: bool(self.stop.requested)  # noqa: E731
         self.learner_version, (self.weights_ref,) = wait_ready(self.learner.weights.remote(), "learner", stopping)
         self.learner_device = ray.get(self.learner.device.remote())
+        self.placement = report_placement(self.learner, [w.handle for w in self.workers], handle, self.driver_node)
 
         records = [meta_record(cfg, mode="ray", device=self.learner_device, resumed=state is not None,
                                obs_space=obs_space, action_space=action_space,

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import ray
 from ray.exceptions import ObjectLostError, RayActorError
+from ray.util.placement_group import remove_placement_group
 
 from echelon.actors.rollout_worker import FragmentHeader
 
@@ -42,8 +43,9 @@ class WorkerState:
 class WorkerSet:
     """The rollout worker actors of one run and the calls in flight to them."""
 
-    def __init__(self, handles: list[Any]) -> None:
+    def __init__(self, handles: list[Any], placement_group: Any = None) -> None:
         self.workers = [WorkerState(h) for h in handles]
+        self.placement_group = placement_group  # the workers' (spawn.spawn_workers), removed by kill_all
         self.inflight: dict[Any, tuple[int, Any]] = {}  # fragment ref -> (worker index, header ref)
         self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version)
         self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
@@ -156,5 +158,9 @@ class WorkerSet:
         """Free the workers' CPUs at once (a following run in the same Ray session needs them)."""
         for w in self.workers:
             ray.kill(w.handle, no_restart=True)
+        if self.placement_group is not None:
+            # Its bundles keep their resources reserved until removed, even with no actor inside.
+            remove_placement_group(self.placement_group)
+            self.placement_group = None
         self.inflight.clear()
         self.probes.clear()

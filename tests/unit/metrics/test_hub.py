@@ -131,28 +131,3 @@ def test_window_end_reason_rates():
     assert s[N.EPISODE_WIN_RATE] == 0.5 and s[N.EPISODE_DRAW_RATE] == 0.25
     # Episodes without an outcome (CartPole) leave the reason rates out rather than at 0.
     assert N.EPISODE_END_ZONE_RATE not in window_stats([1.0], [3], [None], [None])
-
-
-def test_background_writer_keeps_order_and_raises_write_errors(tmp_path):
-    mcfg = MetricsConfig(window=10, coordination_every=1, histogram_every=1, spatial_every=2, table_every=2)
-    hub = MetricsHub(tmp_path, window=10, mcfg=mcfg, run_id="r", background=True)
-    hub.log([{N.KIND: N.KIND_META, "seed": 1}])
-    for u in range(1, 5):
-        hub.add_fragment([_match_ep(u)], None)
-        rec = hub.log_update({N.TRAIN_UPDATE: u})
-        assert rec[N.TRAIN_UPDATE] == u  # the numbers come back at once; files follow on the writer
-    hub.flush()
-    records = read_log(tmp_path / "train_log.jsonl")
-    assert [r.get(N.TRAIN_UPDATE) for r in records] == [None, 1, 2, 3, 4]
-    assert (tmp_path / records[-1][N.SPATIAL_DEATHS]["path"]).is_file()
-    assert (tmp_path / records[-1][N.EPISODES_AGENT_BREAKDOWN]["path"]).is_file()
-
-    class Broken(ConsoleSink):
-        def write(self, record):
-            raise OSError(28, "No space left on device")
-
-    hub.add_sink(Broken())
-    hub.log_update({N.TRAIN_UPDATE: 5})  # fails on the writer thread ...
-    with pytest.raises(OSError, match="No space left"):
-        hub.flush()  # ... and the next call says so
-    hub.close()
