@@ -1,6 +1,6 @@
 # One bootstrap for every target: .venv with the pinned torch first (a CPU wheel here; set
 # TORCH_SPEC, e.g. TORCH_SPEC="torch==2.13.0 --index-url ...", on GPU clusters), then the
-# project with its test extras.
+# project with its test and learning-check extras.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,learn]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,8 +33,10 @@ bench: $(STAMP)
 	$(PY) scripts/bench_mapgen.py --size 100 --count 1000
 	$(PY) scripts/bench_throughput.py --config ray_configs/smoke.yaml --workers 1 --envs-per-worker 4 --repeats 3
 
+# Every learning check (docs/learning.md) with seeds 1-3, two seeds at a time, one torch thread each.
+learn: export OMP_NUM_THREADS=1
 learn: $(STAMP)
-	$(PY) scripts/bench_learning.py
+	$(PY) scripts/bench_learning.py --seeds 1 2 3 --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -56,12 +56,12 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
-    "cartpole": Task("cartpole_learn.yaml", bar=475.0, lo=20.0, hi=500.0, est_s=35),
-    "cartpole_memory": Task("cartpole_memory.yaml", bar=450.0, lo=20.0, hi=500.0, est_s=200),
+    "cartpole": Task("cartpole_learn.yaml", bar=475.0, lo=20.0, hi=500.0, est_s=40),
+    "cartpole_memory": Task("cartpole_memory.yaml", bar=450.0, lo=20.0, hi=500.0, est_s=250),
     "cartpole_memory_nolstm": Task("cartpole_memory_nolstm.yaml", bar=None, below=300.0, lo=20.0, hi=500.0,
-                                   est_s=35),
-    "pendulum": Task("pendulum.yaml", bar=-250.0, lo=-1400.0, hi=-150.0, est_s=90),
-    "spread": Task("spread_learn.yaml", bar=-60.0, lo=-100.0, hi=-50.0, est_s=200),
+                                   est_s=50),
+    "pendulum": Task("pendulum.yaml", bar=-250.0, lo=-1400.0, hi=-150.0, est_s=110),
+    "spread": Task("spread_learn.yaml", bar=-16.5, lo=-21.0, hi=-14.0, est_s=250),
     "echelon": Task("echelon_learn.yaml", bar=0.3, lo=0.0, hi=1.0, score=N.EPISODE_WIN_RATE, est_s=600),
 }
 

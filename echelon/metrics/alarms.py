@@ -9,10 +9,12 @@ a *sustained* condition into exactly one warning per episode of trouble:
 - ``kl_high``: the median ``policy/approx_kl`` of the last ``window`` updates is above
   ``kl_factor`` × the run's KL target (``ppo.target_kl``, else ``ppo.desired_kl``);
 - ``grad_norm_growth``: the median pre-clip ``train/grad_norm`` of the last ``window`` updates is
-  ``grad_growth`` × the lowest such median seen earlier in the run;
+  ``grad_growth`` × the lowest such median seen earlier in the run, while the return is not
+  near its best (below);
 - ``entropy_collapse``: the mean ``policy/entropy`` of the last ``window`` updates has fallen
   below ``entropy_floor`` × the first window's (when that was positive; else more than
-  ``entropy_drop`` nats below it): a policy that stopped exploring;
+  ``entropy_drop`` nats below it), while the return is not near its best: a policy that
+  stopped exploring before it found anything;
 - ``value_loss_explosion``: the median ``train/value_loss`` of the last ``window`` updates is
   ``value_growth`` × the lowest earlier median and above ``value_floor`` (with normalised returns,
   0.5 is what predicting the mean scores; 1.0 is worse than knowing nothing);
@@ -20,6 +22,13 @@ a *sustained* condition into exactly one warning per episode of trouble:
   ``episode/return_mean``) has fallen more than ``return_drop`` of the way from the run's best
   back to its first level, after a gain larger than half the first window's p10-p90 spread
   (so a run that never learned, whose "best" is noise, stays silent).
+
+"Not near its best" means the windowed return has made less than half of its best gain over
+its first level (a run with no real gain yet counts as not near). The gradient-norm and entropy
+alarms need that gate: a *healthy* continuous-control run narrows its action noise as it
+learns, and the gradient of a Gaussian's log-probability grows as its std shrinks. Measured on
+Pendulum (docs/learning.md): pre-clip grad norm 0.44 -> 7.9 and entropy 0.67 -> -2.6 nats at
+the run's best return, the same growth as the collapsing run's 0.5 -> 12.
 
 A condition becomes a warning once it has held ``sustain`` updates in a row; the alarm then
 stays latched (silent) until the condition has been clear for ``clear`` updates in a row, after
@@ -102,10 +111,57 @@ class _Windowed:
         return statistics.fmean(self.values)
 
 
+class ReturnProgress:
+    """How far the windowed return stands between the run's first level and its best.
+
+    The return read is the median of the last ``window`` values of ``episode/return_mean``;
+    ``first`` is the first such median, ``spread`` the median p10-p90 width of the windows
+    before it (the noise scale of the starting policy). :attr:`progress` is
+    ``(now - first) / (best - first)`` once the best gain exceeds half that spread, else 0.0
+    (nothing learned yet); None until the first window is full.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.w = _Windowed(N.EPISODE_RETURN_MEAN, window)
+        self.spreads: deque[float] = deque(maxlen=window)
+        self.first: Optional[float] = None
+        self.spread = 0.0
+        self.best = -math.inf
+        self.now: Optional[float] = None
+        self.progress: Optional[float] = None
+
+    @property
+    def gain(self) -> float:
+        """The best gain over the first level when it exceeds the noise gate, else 0.0."""
+        if self.first is None:
+            return 0.0
+        gain = self.best - self.first
+        return gain if gain > 0.5 * self.spread and gain > 0 else 0.0
+
+    def update(self, record: dict) -> None:
+        p10, p90 = _finite(record, N.EPISODE_RETURN_P10), _finite(record, N.EPISODE_RETURN_P90)
+        full = self.w.push(record)
+        if self.first is None and p10 is not None and p90 is not None:
+            self.spreads.append(p90 - p10)
+        if not full:
+            return
+        self.now = self.w.median()
+        if self.first is None:
+            self.first = self.now
+            self.spread = statistics.median(self.spreads) if self.spreads else 0.0
+        self.best = max(self.best, self.now)
+        gain = self.gain
+        self.progress = (self.now - self.first) / gain if gain > 0 else 0.0
+
+    def near_best(self) -> bool:
+        """True when the return has made at least half of its best gain (the gate of two alarms)."""
+        return self.progress is not None and self.progress >= 0.5
+
+
 class KLHigh:
     name = "kl_high"
 
-    def __init__(self, c: AlarmConfig) -> None:
+    def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
         self.w, self.limit = _Windowed(N.POLICY_APPROX_KL, c.window), c.kl_factor * c.kl_target
         self.factor, self.target = c.kl_factor, c.kl_target
 
@@ -127,8 +183,9 @@ class _GrowthFromFloor:
     label = ""
     advice = ""
 
-    def __init__(self, key: str, window: int, growth: float, floor: float = 0.0) -> None:
-        self.w, self.growth, self.abs_floor = _Windowed(key, window), growth, floor
+    def __init__(self, key: str, window: int, growth: float, floor: float = 0.0,
+                 gate: Optional[ReturnProgress] = None) -> None:
+        self.w, self.growth, self.abs_floor, self.gate = _Windowed(key, window), growth, floor, gate
         self.lowest: Optional[float] = None
 
     def update(self, record: dict) -> Optional[Trouble]:
@@ -137,7 +194,7 @@ class _GrowthFromFloor:
         now = self.w.median()
         low = self.lowest
         self.lowest = now if low is None else min(low, now)
-        if low is None or low <= 0:
+        if low is None or low <= 0 or (self.gate is not None and self.gate.near_best()):
             return None
         limit = max(self.growth * low, self.abs_floor)
         if now <= limit:
@@ -149,25 +206,27 @@ class _GrowthFromFloor:
 
 class GradNormGrowth(_GrowthFromFloor):
     name, label = "grad_norm_growth", "pre-clip grad norm"
-    advice = "the loss surface is steepening; lower ppo.lr or check the KL and value-loss alarms"
+    advice = ("the loss surface is steepening while the return is far from its best; lower ppo.lr "
+              "or check the KL and value-loss alarms")
 
-    def __init__(self, c: AlarmConfig) -> None:
-        super().__init__(N.TRAIN_GRAD_NORM, c.window, c.grad_growth)
+    def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
+        super().__init__(N.TRAIN_GRAD_NORM, c.window, c.grad_growth, gate=ret)
 
 
 class ValueLossExplosion(_GrowthFromFloor):
     name, label = "value_loss_explosion", "value loss"
     advice = "the critic no longer fits its targets; lower ppo.lr / ppo.critic_lr or check the return scale"
 
-    def __init__(self, c: AlarmConfig) -> None:
+    def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
         super().__init__(N.TRAIN_VALUE_LOSS, c.window, c.value_growth, c.value_floor)
 
 
 class EntropyCollapse:
     name = "entropy_collapse"
 
-    def __init__(self, c: AlarmConfig) -> None:
+    def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
         self.w, self.drop, self.floor = _Windowed(N.POLICY_ENTROPY, c.window), c.entropy_drop, c.entropy_floor
+        self.ret = ret
         self.first: Optional[float] = None
 
     def update(self, record: dict) -> Optional[Trouble]:
@@ -180,43 +239,28 @@ class EntropyCollapse:
         # Discrete entropy is >= 0 and a share of the start measures its loss; a Gaussian's can
         # start <= 0 (narrow initial std), where only a drop in nats means anything.
         limit = self.floor * self.first if self.first > 0 else self.first - self.drop
-        if now >= limit:
+        if now >= limit or self.ret.near_best():
             return None
         return Trouble(now, limit, f"entropy {now:.3g} (mean of the last {len(self.w.values)} updates) fell from "
-                       f"{self.first:.3g} at the start to below {limit:.3g}: the policy stopped exploring; "
-                       "raise ppo.ent_coef or lower ppo.lr")
+                       f"{self.first:.3g} at the start to below {limit:.3g} while the return is far from its "
+                       "best: the policy stopped exploring; raise ppo.ent_coef or lower ppo.lr")
 
 
 class ReturnCollapse:
     name = "return_collapse"
 
-    def __init__(self, c: AlarmConfig) -> None:
-        self.w, self.drop = _Windowed(N.EPISODE_RETURN_MEAN, c.window), c.return_drop
-        self.spreads: deque[float] = deque(maxlen=c.window)
-        self.first: Optional[float] = None
-        self.spread: Optional[float] = None
-        self.best = -math.inf
+    def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
+        self.ret, self.drop = ret, c.return_drop
 
     def update(self, record: dict) -> Optional[Trouble]:
-        p10, p90 = _finite(record, N.EPISODE_RETURN_P10), _finite(record, N.EPISODE_RETURN_P90)
-        full = self.w.push(record)
-        if self.spread is None and p10 is not None and p90 is not None:
-            self.spreads.append(p90 - p10)
-        if not full:
+        r = self.ret
+        if r.progress is None or r.now is None or r.first is None or r.gain <= 0:
             return None
-        now = self.w.median()
-        if self.first is None:
-            self.first = now
-            self.spread = statistics.median(self.spreads) if self.spreads else 0.0
-        self.best = max(self.best, now)
-        gain = self.best - self.first
-        if gain <= 0.5 * self.spread or gain <= 0:
+        limit = r.best - self.drop * r.gain
+        if r.now >= limit:
             return None
-        limit = self.best - self.drop * gain
-        if now >= limit:
-            return None
-        return Trouble(now, limit, f"windowed return {now:.4g} fell from the run's best {self.best:.4g} more than "
-                       f"{self.drop:.0%} of the way back to its start {self.first:.4g}: the policy is unlearning; "
+        return Trouble(r.now, limit, f"windowed return {r.now:.4g} fell from the run's best {r.best:.4g} more than "
+                       f"{self.drop:.0%} of the way back to its start {r.first:.4g}: the policy is unlearning; "
                        "check the KL, entropy and value-loss alarms and resume from the checkpoint of the best")
 
 
@@ -244,13 +288,15 @@ class _Latch:
 class AlarmMonitor:
     """All the alarms over one run's update records; :meth:`observe` returns warning records."""
 
-    def __init__(self, config: AlarmConfig = AlarmConfig()) -> None:
-        self.config = config
-        self.alarms = [cls(config) for cls in ALARMS]
+    def __init__(self, config: Optional[AlarmConfig] = None) -> None:
+        self.config = config = config or AlarmConfig()
+        self.ret = ReturnProgress(config.window)
+        self.alarms = [cls(config, self.ret) for cls in ALARMS]
         self.latches = {a.name: _Latch(config.sustain, config.clear) for a in self.alarms}
 
     def observe(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         """Feed one update record; returns the warning records (``type: warning``) it raises."""
+        self.ret.update(record)
         out = []
         for alarm in self.alarms:
             trouble = alarm.update(record)
@@ -278,3 +324,9 @@ def format_warning(record: dict[str, Any]) -> str:
     """One console line for a warning record."""
     where = f"update {record.get(N.TRAIN_UPDATE)}, env step {record.get(N.TRAIN_ENV_STEPS)}"
     return f"WARNING [{record.get(N.WARNING_ALARM)}] at {where}: {record.get(N.WARNING_MESSAGE)}"
+
+
+def replay(records: list[dict[str, Any]], config: Optional[AlarmConfig] = None) -> list[dict[str, Any]]:
+    """The warnings the alarms raise over a finished log's update records (e.g. an older run's)."""
+    monitor = AlarmMonitor(config)
+    return [w for r in records if r.get(N.KIND) == N.KIND_UPDATE for w in monitor.observe(r)]
