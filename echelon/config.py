@@ -185,7 +185,9 @@ class PPOConfig:
     lr_decay: Optional[bool] = None
     desired_kl: float = 0.01
     lr_min: float = 1e-5
-    lr_max: float = 1e-2
+    # null = ppo.lr: the guard slows a run down when its KL says so, never speeds it past the
+    # configured rate (docs/learning.md: an uncapped 1e-2 made memory CartPole noisier).
+    lr_max: Optional[float] = None
     # Learning rate of the value head alone (null = the policy's, schedule included). With
     # adaptive_kl the policy's rate follows the KL, which says nothing about the critic; a fixed
     # critic rate keeps the value fit from stalling when the policy's rate is cut.
@@ -219,12 +221,12 @@ class PPOConfig:
         )
         _check(self.desired_kl > 0, f"ppo.desired_kl must be > 0, got {self.desired_kl}")
         _check(
-            0 < self.lr_min <= self.lr_max,
+            0 < self.lr_min <= self.lr_cap,
             f"ppo.lr_min={self.lr_min} and ppo.lr_max={self.lr_max} must satisfy 0 < lr_min <= lr_max",
         )
         _check(
-            self.lr_schedule != "adaptive_kl" or self.lr_min <= self.lr <= self.lr_max,
-            f"ppo.lr={self.lr} must lie in [lr_min={self.lr_min}, lr_max={self.lr_max}] with adaptive_kl",
+            self.lr_schedule != "adaptive_kl" or self.lr_min <= self.lr <= self.lr_cap,
+            f"ppo.lr={self.lr} must lie in [lr_min={self.lr_min}, lr_max={self.lr_cap}] with adaptive_kl",
         )
         _check(self.critic_lr is None or self.critic_lr > 0, f"ppo.critic_lr must be > 0 or null, got {self.critic_lr}")
         _check(self.aux_coef >= 0, f"ppo.aux_coef must be >= 0, got {self.aux_coef}")
@@ -236,6 +238,11 @@ class PPOConfig:
             f"ppo.burn_in must be in [0, bptt_len={self.bptt_len}), got {self.burn_in}",
         )
         _check(self.target_kl is None or self.target_kl > 0, f"ppo.target_kl must be > 0 or null, got {self.target_kl}")
+
+    @property
+    def lr_cap(self) -> float:
+        """The adaptive rate's upper bound: ``lr_max``, or ``lr`` when that is null."""
+        return self.lr if self.lr_max is None else self.lr_max
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ class Learner:
         self.updates = int(d["counters"]["updates"])
         ppo = self.cfg.ppo
         # Checkpoints from before adaptive_kl carry no rate: start from ppo.lr.
-        self.adaptive_lr = min(max(float(d["counters"].get("adaptive_lr", ppo.lr)), ppo.lr_min), ppo.lr_max)
+        self.adaptive_lr = min(max(float(d["counters"].get("adaptive_lr", ppo.lr)), ppo.lr_min), ppo.lr_cap)
 
     # -- update ------------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -305,7 +305,7 @@ class Learner:
                     # Before the step, as rsl_rl does: this minibatch's KL (measured before its
                     # own step) already says whether the steps so far were too large or small.
                     lr = self.adaptive_lr = adaptive_kl_lr(
-                        lr, float(stats["approx_kl"]), ppo.desired_kl, ppo.lr_min, ppo.lr_max
+                        lr, float(stats["approx_kl"]), ppo.desired_kl, ppo.lr_min, ppo.lr_cap
                     )
                     critic_lr = self._set_lr(lr)
                 lrs.append(lr)

@@ -78,6 +78,14 @@ def test_learner_adaptive_lr_falls_when_kl_is_above_target_and_rises_below():
     assert learner.adaptive_lr == pytest.approx(1e-3)
 
 
+def test_adaptive_lr_never_exceeds_the_configured_rate_by_default():
+    learner, collector = _learner_and_fragment(_cfg("ppo.lr_schedule=adaptive_kl", "ppo.lr=3e-4",
+                                                    "ppo.desired_kl=100"))
+    assert learner.cfg.ppo.lr_max is None and learner.cfg.ppo.lr_cap == 3e-4
+    stats = learner.update([collector.sample()])
+    assert learner.adaptive_lr == 3e-4 and stats["lr"] == 3e-4
+
+
 def test_adaptive_lr_survives_a_checkpoint(tmp_path):
     cfg = _cfg("ppo.lr_schedule=adaptive_kl", "ppo.lr=1e-2", "ppo.desired_kl=1e-9")
     learner, collector = _learner_and_fragment(cfg)
@@ -127,4 +135,4 @@ def test_lr_decay_is_the_old_spelling_of_the_schedule():
     with pytest.raises(ConfigError, match="lr_schedule must be one of"):
         load_config(None, ["ppo.lr_schedule=cosine"])
     with pytest.raises(ConfigError, match=r"ppo.lr=0.1 must lie in \[lr_min=1e-05, lr_max=0.01\]"):
-        load_config(None, ["ppo.lr_schedule=adaptive_kl", "ppo.lr=0.1"])
+        load_config(None, ["ppo.lr_schedule=adaptive_kl", "ppo.lr=0.1", "ppo.lr_max=0.01"])
