@@ -1,6 +1,6 @@
 # One bootstrap for every target: .venv with the pinned torch first (a CPU wheel here; set
 # TORCH_SPEC, e.g. TORCH_SPEC="torch==2.13.0 --index-url ...", on GPU clusters), then the
-# project with its test extras.
+# project with its test and learning-check extras.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,learn]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,8 +40,10 @@ bench: $(STAMP)
 bench-rllib: $(STAMP)
 	$(PY) scripts/bench_vs_rllib.py --json --config ray_configs/bench_vs_rllib.yaml --seconds 300 --num-cpus 2
 
+# Every learning check (docs/learning.md) with seeds 1-3, two seeds at a time, one torch thread each.
+learn: export OMP_NUM_THREADS=1
 learn: $(STAMP)
-	$(PY) scripts/bench_learning.py
+	$(PY) scripts/bench_learning.py --seeds 1 2 3 --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache

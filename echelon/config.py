@@ -139,6 +139,9 @@ class ModelConfig:
     # Box log-std: False = one learned parameter per dimension (clamped to [min, max]);
     # True = a function of the features, tanh-squashed into [min, max].
     state_dependent_std: bool = False
+    # A head on the core's output that predicts the next (normalised) observation; its loss,
+    # weighted by ppo.aux_coef, shapes the LSTM state toward what the next step will show.
+    aux_next_obs: bool = False
 
     def __post_init__(self) -> None:
         _check(self.hidden_size > 0, f"model.hidden_size must be > 0, got {self.hidden_size}")
@@ -151,9 +154,24 @@ class ModelConfig:
         )
 
 
+LR_SCHEDULES = ("adaptive_kl", "linear", "constant")
+
+
 @dataclass(frozen=True)
 class PPOConfig:
-    """Recurrent PPO hyper-parameters."""
+    """Recurrent PPO hyper-parameters.
+
+    Learning rate (``lr_schedule``): ``constant`` keeps ``lr``; ``linear`` decays it to 1% of
+    ``lr`` at ``learner.total_env_steps``; ``adaptive_kl`` starts at ``lr`` and, after every
+    minibatch, divides it by 1.5 when that minibatch's ``approx_kl`` exceeded ``2 * desired_kl``
+    and multiplies it by 1.5 when it was below ``desired_kl / 2``, within ``[lr_min, lr_max]``
+    (the rule of legged-robot PPO, Rudin et al. 2021, https://arxiv.org/abs/2109.11978).
+    ``lr_decay`` is the older spelling: when set, ``true`` means ``linear`` and ``false``
+    ``constant``, and it wins over ``lr_schedule`` (old checkpoints and YAML files keep their
+    schedule). ``target_kl`` stops an update's remaining minibatches once one minibatch's
+    ``approx_kl`` exceeds it (null = off). docs/learning.md has the measurements behind the
+    defaults.
+    """
 
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -163,21 +181,55 @@ class PPOConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     lr: float = 3e-4
-    lr_decay: bool = False
+    lr_schedule: str = "constant"
+    lr_decay: Optional[bool] = None
+    desired_kl: float = 0.01
+    lr_min: float = 1e-5
+    # null = ppo.lr: the guard slows a run down when its KL says so, never speeds it past the
+    # configured rate (docs/learning.md: an uncapped 1e-2 made memory CartPole noisier).
+    lr_max: Optional[float] = None
+    # Learning rate of the value head alone (null = the policy's, schedule included). With
+    # adaptive_kl the policy's rate follows the KL, which says nothing about the critic; a fixed
+    # critic rate keeps the value fit from stalling when the policy's rate is cut.
+    critic_lr: Optional[float] = None
     epochs: int = 4
     num_minibatches: int = 4
     bptt_len: int = 16
     burn_in: int = 0
     target_kl: Optional[float] = None
+    # Recompute advantages and value targets with the updated critic before every epoch after
+    # the first (Andrychowicz et al. 2020, https://arxiv.org/abs/2006.05990, section 3.5).
+    recompute_adv: bool = False
+    # Weight of the next-observation prediction loss (used when model.aux_next_obs is on).
+    aux_coef: float = 0.1
     norm_adv: bool = True
     norm_obs: bool = True
     norm_returns: bool = True
 
     def __post_init__(self) -> None:
+        if self.lr_decay is not None:
+            # The old key wins and is folded into the new one, so a config resolves to one form.
+            object.__setattr__(self, "lr_schedule", "linear" if self.lr_decay else "constant")
+            object.__setattr__(self, "lr_decay", None)
         _check(0.0 < self.gamma <= 1.0, f"ppo.gamma must be in (0, 1], got {self.gamma}")
         _check(0.0 <= self.gae_lambda <= 1.0, f"ppo.gae_lambda must be in [0, 1], got {self.gae_lambda}")
         _check(self.clip_coef > 0, f"ppo.clip_coef must be > 0, got {self.clip_coef}")
         _check(self.lr > 0, f"ppo.lr must be > 0, got {self.lr}")
+        _check(
+            self.lr_schedule in LR_SCHEDULES,
+            f"ppo.lr_schedule must be one of {'|'.join(LR_SCHEDULES)}, got {self.lr_schedule!r}",
+        )
+        _check(self.desired_kl > 0, f"ppo.desired_kl must be > 0, got {self.desired_kl}")
+        _check(
+            0 < self.lr_min <= self.lr_cap,
+            f"ppo.lr_min={self.lr_min} and ppo.lr_max={self.lr_max} must satisfy 0 < lr_min <= lr_max",
+        )
+        _check(
+            self.lr_schedule != "adaptive_kl" or self.lr_min <= self.lr <= self.lr_cap,
+            f"ppo.lr={self.lr} must lie in [lr_min={self.lr_min}, lr_max={self.lr_cap}] with adaptive_kl",
+        )
+        _check(self.critic_lr is None or self.critic_lr > 0, f"ppo.critic_lr must be > 0 or null, got {self.critic_lr}")
+        _check(self.aux_coef >= 0, f"ppo.aux_coef must be >= 0, got {self.aux_coef}")
         _check(self.epochs >= 1, f"ppo.epochs must be >= 1, got {self.epochs}")
         _check(self.num_minibatches >= 1, f"ppo.num_minibatches must be >= 1, got {self.num_minibatches}")
         _check(self.bptt_len >= 1, f"ppo.bptt_len must be >= 1, got {self.bptt_len}")
@@ -186,6 +238,11 @@ class PPOConfig:
             f"ppo.burn_in must be in [0, bptt_len={self.bptt_len}), got {self.burn_in}",
         )
         _check(self.target_kl is None or self.target_kl > 0, f"ppo.target_kl must be > 0 or null, got {self.target_kl}")
+
+    @property
+    def lr_cap(self) -> float:
+        """The adaptive rate's upper bound: ``lr_max``, or ``lr`` when that is null."""
+        return self.lr if self.lr_max is None else self.lr_max
 
 
 @dataclass(frozen=True)
@@ -249,6 +306,9 @@ class MetricsConfig:
     wandb_project: str = "echelon"
     console: bool = True
     dashboard: bool = True  # mirror a few metrics to the Ray dashboard (ray.util.metrics)
+    # Collapse alarms (echelon/metrics/alarms.py): a warning record, a console line and, online,
+    # a W&B alert once per episode of trouble (KL, gradient norm, entropy, value loss, return).
+    alarms: bool = True
 
     def __post_init__(self) -> None:
         _check(self.window >= 1, f"metrics.window must be >= 1, got {self.window}")

@@ -8,6 +8,7 @@ per line, flushed after every record, appended to across resumes. Keys are the c
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from echelon.metrics import names as N
+from echelon.metrics.alarms import AlarmMonitor, alarm_config, format_warning
 from echelon.metrics.schema import make_trace_id
 from echelon.metrics.sinks import ConsoleSink, JsonlSink, Sink, WandbSink
 
@@ -90,9 +92,13 @@ class MetricsHub:
         run_dir: the run directory; the log goes to ``run_dir/train_log.jsonl`` (appended).
         window: episodes in the rolling window (``metrics.window``).
         sinks: extra sinks besides the JSONL one (console, W&B); built by :meth:`from_config`.
+        alarms: collapse alarms fed every update record; their warning records are written to
+            the sinks and printed to stderr (None = no alarms).
     """
 
-    def __init__(self, run_dir: str | Path, window: int = 100, sinks: Iterable[Sink] = (), run_id: str = "") -> None:
+    def __init__(self, run_dir: str | Path, window: int = 100, sinks: Iterable[Sink] = (), run_id: str = "",
+                 alarms: Optional[AlarmMonitor] = None) -> None:
+        self.alarms = alarms
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +122,8 @@ class MetricsHub:
             sinks.append(ConsoleSink())
         if mcfg.wandb_mode != "disabled":
             sinks.append(WandbSink(cfg, run_dir))
-        return cls(run_dir, window=mcfg.window, sinks=sinks, run_id=run_id)
+        alarms = AlarmMonitor(alarm_config(cfg)) if mcfg.alarms else None
+        return cls(run_dir, window=mcfg.window, sinks=sinks, run_id=run_id, alarms=alarms)
 
     def set_episode_count(self, count: int) -> None:
         """Continue the cumulative episode counter after a resume."""
@@ -142,6 +149,14 @@ class MetricsHub:
         if N.TRAIN_UPDATE in full:
             full[N.TRACE_ID] = make_trace_id(self.run_id, full[N.TRAIN_UPDATE])
         self._write(full)
+        for warning in self.alarms.observe(full) if self.alarms is not None else ():
+            warning = {N.TIME: time.time(), N.RUN_ID: self.run_id, **warning}
+            if N.TRAIN_UPDATE in warning:
+                warning[N.TRACE_ID] = make_trace_id(self.run_id, warning[N.TRAIN_UPDATE])
+            self._write(warning)
+            # Whatever the console setting: an alarm is rare (once per episode of trouble) and
+            # is the line a user must not miss. Under Ray it reaches the driver's terminal too.
+            print(format_warning(warning), file=sys.stderr, flush=True)
         return full
 
     def log(self, records: Sequence[dict[str, Any]]) -> None:

@@ -17,6 +17,7 @@ KIND_RESUME = "resume"  # once per resume: where the counters restart from
 KIND_EPISODE = "episode"  # optional per-episode records (off by default: volume)
 KIND_SUMMARY = "summary"  # once at the end of a run
 KIND_ERROR = "error"  # a skipped update (non-finite loss or gradient) or a worker exception
+KIND_WARNING = "warning"  # a collapse alarm (echelon/metrics/alarms.py), once per episode of trouble
 TIME = "time"  # wall-clock seconds since the epoch (float)
 RUN_ID = "run_id"  # every record: the run's id, kept across resumes (str)
 TRACE_ID = "trace_id"  # update and error records: "<run_id>:<update>"; the checkpoint of that update stores it
@@ -31,7 +32,9 @@ TRAIN_LOSS = "train/loss"
 TRAIN_POLICY_LOSS = "train/policy_loss"
 TRAIN_VALUE_LOSS = "train/value_loss"
 TRAIN_ENTROPY_LOSS = "train/entropy_loss"
-TRAIN_LR = "train/lr"
+TRAIN_LR = "train/lr"  # mean policy learning rate of the update's optimiser steps
+TRAIN_CRITIC_LR = "train/critic_lr"  # the same for the value head (ppo.critic_lr)
+TRAIN_AUX_LOSS = "train/aux_loss"  # next-observation prediction MSE (model.aux_next_obs)
 TRAIN_GRAD_NORM = "train/grad_norm"
 TRAIN_CURRICULUM = "train/curriculum_fire_prob"  # heuristic weapon_fire_prob in force (0..1)
 TRAIN_EPOCHS = "train/epochs"  # epochs run (fewer than ppo.epochs after a KL early stop)
@@ -88,7 +91,13 @@ ERROR_KIND = "error/kind"  # "nonfinite_update" | "worker_exception" | ...
 ERROR_MESSAGE = "error/message"
 ERROR_RECEIPT = "error/receipt"  # receipt directory (RUN_DIR/receipts/<trace_id>/), or None
 
-GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/", "error/")
+# Warning record fields (collapse alarms).
+WARNING_ALARM = "warning/alarm"  # "kl_high" | "grad_norm_growth" | "entropy_collapse" | ...
+WARNING_MESSAGE = "warning/message"  # what was seen and what to try
+WARNING_VALUE = "warning/value"  # the watched value at the warning (its window statistic)
+WARNING_THRESHOLD = "warning/threshold"  # the threshold it crossed
+
+GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/", "error/", "warning/")
 
 # Keys every update record carries, whichever loop (serial or Ray) wrote it; a test checks both
 # modes' logs against this list. Optional on top: episode/* window stats other than the count

@@ -31,6 +31,8 @@ LEARNER_KEYS = {
     "value_loss": N.TRAIN_VALUE_LOSS,
     "entropy_loss": N.TRAIN_ENTROPY_LOSS,
     "lr": N.TRAIN_LR,
+    "critic_lr": N.TRAIN_CRITIC_LR,
+    "aux_loss": N.TRAIN_AUX_LOSS,
     "grad_norm": N.TRAIN_GRAD_NORM,
     "entropy": N.POLICY_ENTROPY,
     "approx_kl": N.POLICY_APPROX_KL,

@@ -17,6 +17,9 @@ Kinds (``type``):
   that checkpoint by the interrupted process (readers drop those update records).
 - ``error``: a skipped update (non-finite loss or gradient) or a worker exception, with the
   ``trace_id`` of the update it belongs to; non-finite numbers go here, not into updates.
+- ``warning``: a collapse alarm (:mod:`echelon.metrics.alarms`), once per episode of trouble:
+  which alarm, a message, the watched value and its threshold, with the ``train/update`` and
+  ``trace_id`` of the update that raised it.
 - ``summary``: once when a run stops cleanly: why, the last checkpoint and the counters.
 - ``episode``: optional per-episode records (off by default); only the common keys are required.
 
@@ -140,6 +143,15 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
         N.TRAIN_UPDATE: (INT,),
         N.TRACE_ID: (STR,),
     },
+    N.KIND_WARNING: {
+        **COMMON_KEYS,
+        N.WARNING_ALARM: (STR,),
+        N.WARNING_MESSAGE: (STR,),
+        N.WARNING_VALUE: (NUMBER,),
+        N.WARNING_THRESHOLD: (NUMBER,),
+        N.TRAIN_UPDATE: (INT,),
+        N.TRACE_ID: (STR,),
+    },
     N.KIND_SUMMARY: {
         **COMMON_KEYS,
         "stopped_by": (STR,),  # "done" | "stop_at_update" | "signal" | ...
@@ -155,6 +167,7 @@ OPTIONAL: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,)},
     N.KIND_RESUME: {N.RESUME_CHANGED: (DICT,)},
     N.KIND_ERROR: {},
+    N.KIND_WARNING: {N.TRAIN_ENV_STEPS: (INT,)},
     N.KIND_SUMMARY: {},
     N.KIND_EPISODE: {},
 }

@@ -139,12 +139,26 @@ class WandbSink(Sink):
         self.mode = mode
 
     def write(self, record: dict[str, Any]) -> None:
+        if record.get(N.KIND) == N.KIND_WARNING:
+            self._alert(record)
+            return
         if record.get(N.KIND) != N.KIND_UPDATE:
             return
         data = {
             k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and "/" in k
         }
         self._run.log(data, step=int(record.get(N.TRAIN_UPDATE, 0)))
+
+    def _alert(self, record: dict[str, Any]) -> None:
+        # W&B alerts (e-mail / Slack) need a server: online only; offline runs keep the JSONL record.
+        if self.mode != "online":
+            return
+        self._run.alert(
+            title=f"echelon: {record.get(N.WARNING_ALARM)}",
+            text=str(record.get(N.WARNING_MESSAGE)),
+            level=self._wandb.AlertLevel.WARN,
+            wait_duration=0,
+        )
 
     def location(self) -> str:
         if self.mode == "online" and getattr(self._run, "url", None):

@@ -10,7 +10,7 @@ What is checked:
   ``schema_version`` equal to :data:`~echelon.metrics.schema.SCHEMA_VERSION`;
 - per kind, the required keys are present with the declared types (extra keys are allowed);
 - every record carries the run's ``run_id``; update and error records carry
-  ``trace_id == "<run_id>:<train/update>"``;
+  ``trace_id == "<run_id>:<train/update>"``, and so do warning records;
 - update records hold no NaN or infinity (those belong in error records);
 - among the update records that stand (those a resume abandoned dropped, see
   :mod:`echelon.metrics.logread`): ``train/update`` strictly increases, ``train/env_steps``,
@@ -116,6 +116,7 @@ class _Checker:
         self.counts: dict[str, int] = {}
         self.resumes: list[dict[str, Any]] = []
         self.error_records: list[dict[str, Any]] = []
+        self.warning_records: list[dict[str, Any]] = []
         self.stopped_by: Optional[str] = None
         self.standing_updates: list[tuple[int, int, Optional[int]]] = []  # (lineno, update, env_steps)
 
@@ -174,6 +175,7 @@ class _Checker:
             N.KIND_META: self.check_meta,
             N.KIND_RESUME: self.check_resume,
             N.KIND_ERROR: self.check_error,
+            N.KIND_WARNING: self.check_warning,
             N.KIND_SUMMARY: self.check_summary,
         }
         if kind in by_kind:
@@ -216,7 +218,7 @@ class _Checker:
         run_id = rec.get(N.RUN_ID)
         if isinstance(run_id, str) and self.run_id is not None and run_id != self.run_id:
             self.defect(lineno, f"run_id {run_id!r} differs from the run's {self.run_id!r} (two runs in one log?)")
-        if kind not in (N.KIND_UPDATE, N.KIND_ERROR):
+        if kind not in (N.KIND_UPDATE, N.KIND_ERROR, N.KIND_WARNING):
             return
         trace, update = rec.get(N.TRACE_ID), _int(rec.get(N.TRAIN_UPDATE))
         if isinstance(trace, str) and isinstance(run_id, str) and update is not None:
@@ -263,6 +265,11 @@ class _Checker:
             "message": rec.get(N.ERROR_MESSAGE),
             "receipt": rec.get(N.ERROR_RECEIPT),
         })
+
+    def check_warning(self, lineno: int, rec: dict[str, Any]) -> None:
+        self.warning_records.append(
+            {"line": lineno, "alarm": rec.get(N.WARNING_ALARM), "update": rec.get(N.TRAIN_UPDATE)}
+        )
 
     def check_summary(self, lineno: int, rec: dict[str, Any]) -> None:
         self.stopped_by = rec.get("stopped_by") if isinstance(rec.get("stopped_by"), str) else self.stopped_by
@@ -391,6 +398,7 @@ class _Checker:
             "env_steps": {"first": steps[0] if steps else None, "last": steps[-1] if steps else None},
             "resumes": self.resumes,
             "error_records": self.error_records,
+            "warning_records": self.warning_records,
             "stopped_by": self.stopped_by,
             "anomalies": self.anomalies,
             "defects": len(self.errors),

@@ -11,7 +11,7 @@ callers de-normalise with :meth:`ActorCritic.denormalize_value` before GAE.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -40,11 +40,13 @@ class LSTMState(NamedTuple):
 
 
 class PolicyOutput(NamedTuple):
-    """``dist`` over actions with batch shape ``[*B]``; ``value [*B]`` (normalised space); ``state``."""
+    """``dist`` over actions with batch shape ``[*B]``; ``value [*B]`` (normalised space); ``state``;
+    ``features [*B, F]``: the core's output the heads read (for auxiliary losses)."""
 
     dist: object
     value: torch.Tensor
     state: LSTMState
+    features: Optional[torch.Tensor] = None
 
 
 def _linear(i: int, o: int, gain: float = float(np.sqrt(2))) -> nn.Linear:
@@ -177,6 +179,9 @@ class ActorCritic(nn.Module):
             model.log_std_max,
             model.state_dependent_std,
         )
+        # Defined before the critic so that the critic's parameters stay the last ones: the
+        # learner gives them their own optimiser group by position (see Learner.__init__).
+        self.next_obs_head = _linear(core_out, self.obs_dim, 1.0) if model.aux_next_obs else None
         self.critic = _linear(core_out, 1, 1.0)
 
     # -- state -------------------------------------------------------------------------------
@@ -194,9 +199,7 @@ class ActorCritic(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = obs.float()
-        x = self.obs_norm.normalize(obs) if self.norm_obs else obs
-        return self.encoder(x, obs)
+        return self.encoder(self.normalized_obs(obs), obs.float())
 
     def _core_step(
         self, x: torch.Tensor, state: LSTMState, episode_start: torch.Tensor, valid: torch.Tensor | None
@@ -215,7 +218,7 @@ class ActorCritic(nn.Module):
     ) -> PolicyOutput:
         """One step: ``obs [B, D]``, ``state`` of ``[B, H]``, ``episode_start [B]`` bool."""
         feat, new_state = self._core_step(self._encode(obs), state, episode_start, valid)
-        return PolicyOutput(self.actor(feat), self.critic(feat).squeeze(-1), new_state)
+        return PolicyOutput(self.actor(feat), self.critic(feat).squeeze(-1), new_state, feat)
 
     def unroll(
         self,
@@ -240,7 +243,18 @@ class ActorCritic(nn.Module):
             feat = torch.stack(outs)
         else:
             feat, state = x, state0
-        return PolicyOutput(self.actor(feat), self.critic(feat).squeeze(-1), state)
+        return PolicyOutput(self.actor(feat), self.critic(feat).squeeze(-1), state, feat)
+
+    def predict_next_obs(self, features: torch.Tensor) -> torch.Tensor:
+        """``features [*B, F]`` → predicted next observation ``[*B, D]`` in ``obs_norm``'s space."""
+        if self.next_obs_head is None:
+            raise RuntimeError("predict_next_obs needs model.aux_next_obs: true")
+        return self.next_obs_head(features)
+
+    def normalized_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs [*B, D]`` as the encoder sees it (normalised when ``ppo.norm_obs``)."""
+        obs = obs.float()
+        return self.obs_norm.normalize(obs) if self.norm_obs else obs
 
     @torch.no_grad()
     def act(

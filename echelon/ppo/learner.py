@@ -9,7 +9,10 @@ One ``update`` (CleanRL order, recurrent variant):
 3. cut into segments (:mod:`echelon.ppo.segments`), recompute segment-start LSTM states with
    the current network, write everything into the preallocated :class:`SegmentBuffer`;
 4. ``ppo.epochs`` × ``ppo.num_minibatches`` Adam steps on whole segments with gradient-norm
-   clipping; stop early once a minibatch's ``approx_kl`` exceeds ``ppo.target_kl``;
+   clipping; with ``ppo.lr_schedule: adaptive_kl`` the rate follows each minibatch's
+   ``approx_kl`` (:mod:`echelon.ppo.schedule`); stop early once a minibatch's ``approx_kl``
+   exceeds ``ppo.target_kl``; with ``ppo.recompute_adv`` the advantages and value targets are
+   recomputed with the updated critic before every epoch after the first;
 5. fold the fragments' observation moments into the observation normaliser (after the
    gradient steps, so training sees the statistics the fragments were sampled with), bump
    the version.
@@ -33,6 +36,7 @@ from echelon.ppo.buffer import Fragment, SegmentBuffer
 from echelon.ppo.gae import compute_gae
 from echelon.ppo.loss import segment_loss
 from echelon.model.normalization import merge_moments, moments
+from echelon.ppo.schedule import adaptive_kl_lr, linear_lr
 from echelon.ppo.segments import segment_layout, segment_masks, segment_start_states, to_segments
 
 
@@ -83,14 +87,28 @@ def measured_update(learner: "Learner", fragments: list[Fragment]) -> dict[str, 
 
 
 class Learner:
-    """Owns the policy being trained, its Adam optimiser and the update counters."""
+    """Owns the policy being trained, its Adam optimiser and the update counters.
+
+    The optimiser has two parameter groups: everything but the value head, then the value head
+    (``ppo.critic_lr`` sets the latter's rate; null = the same as the policy's).
+    """
 
     def __init__(self, cfg: TrainConfig, obs_space: spaces.Box, action_space: spaces.Space) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.learner.device)
         self.policy: ActorCritic = build_policy(cfg, obs_space, action_space).to(self.device)
         self.action_space = action_space
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.ppo.lr, eps=1e-5)
+        params, critic = list(self.policy.parameters()), list(self.policy.critic.parameters())
+        # The critic's parameters are the last ones (ActorCritic registers it last), so the two
+        # groups index parameters in the same order as one group did: older optimiser states load.
+        if any(a is not b for a, b in zip(params[-len(critic):], critic, strict=True)):
+            raise RuntimeError("ActorCritic must register the critic head last (optimizer groups rely on it)")
+        self.optimizer = torch.optim.Adam(
+            [{"params": params[: -len(critic)]}, {"params": critic}], lr=cfg.ppo.lr, eps=1e-5
+        )
+        # The policy's learning rate carried between updates by the adaptive_kl schedule.
+        self.adaptive_lr = cfg.ppo.lr
+        self._data: list[dict] = []
         self.version = 0
         self.env_steps = 0
         self.updates = 0
@@ -111,25 +129,42 @@ class Learner:
         return {
             "model": self.get_weights()[1],
             "optimizer": self.optimizer.state_dict(),
-            "counters": {"version": self.version, "env_steps": self.env_steps, "updates": self.updates},
+            "counters": {"version": self.version, "env_steps": self.env_steps, "updates": self.updates,
+                         "adaptive_lr": self.adaptive_lr},
         }
 
     def load_state_dict(self, d: dict) -> None:
         self.policy.load_state_dict(d["model"])
-        self.optimizer.load_state_dict(d["optimizer"])
+        self.optimizer.load_state_dict(_two_groups(d["optimizer"], len(self.optimizer.param_groups[1]["params"])))
         self.version = int(d["counters"]["version"])
         self.env_steps = int(d["counters"]["env_steps"])
         self.updates = int(d["counters"]["updates"])
+        ppo = self.cfg.ppo
+        # Checkpoints from before adaptive_kl carry no rate: start from ppo.lr.
+        self.adaptive_lr = min(max(float(d["counters"].get("adaptive_lr", ppo.lr)), ppo.lr_min), ppo.lr_cap)
 
     # -- update ------------------------------------------------------------------------------
     def _lr(self) -> float:
+        """The policy's learning rate at the start of an update (``ppo.lr_schedule``)."""
         ppo = self.cfg.ppo
-        if not ppo.lr_decay:
-            return ppo.lr
-        # Linear decay to 1% of ppo.lr at learner.total_env_steps (not to 0, so that a run
-        # resumed past its budget still moves).
-        frac = 1.0 - min(self.env_steps / self.cfg.learner.total_env_steps, 1.0)
-        return max(ppo.lr * frac, ppo.lr * 1e-2)
+        if ppo.lr_schedule == "linear":
+            return linear_lr(ppo.lr, self.env_steps, self.cfg.learner.total_env_steps)
+        if ppo.lr_schedule == "adaptive_kl":
+            return self.adaptive_lr
+        return ppo.lr
+
+    def _set_lr(self, lr: float) -> float:
+        """Set both groups' rates from the policy's ``lr``; returns the critic's."""
+        ppo = self.cfg.ppo
+        if ppo.critic_lr is None:
+            critic_lr = lr
+        elif ppo.lr_schedule == "linear":
+            critic_lr = linear_lr(ppo.critic_lr, self.env_steps, self.cfg.learner.total_env_steps)
+        else:
+            critic_lr = ppo.critic_lr
+        self.optimizer.param_groups[0]["lr"] = lr
+        self.optimizer.param_groups[1]["lr"] = critic_lr
+        return critic_lr
 
     def _prepare(self, fragments: list[Fragment]) -> SegmentBuffer:
         """Steps 1-3 of the update: GAE, value normalisation, segments into the buffer."""
@@ -157,7 +192,14 @@ class Learner:
                     ppo.gamma,
                     ppo.gae_lambda,
                 )
-            t.update(values=values, advantages=adv, returns=ret)
+            t.update(
+                values=values, advantages=adv, returns=ret,
+                # Kept for ppo.recompute_adv: GAE again with the updated critic's values.
+                rewards=_to_tensor(f.rewards, dev).float(), terminated=_to_tensor(f.terminated, dev),
+                truncated=_to_tensor(f.truncated, dev),
+                final_v=policy.denormalize_value(_to_tensor(f.final_values, dev).float()),
+                last_v=policy.denormalize_value(_to_tensor(f.last_values, dev).float()),
+            )
             data.append(t)
         if ppo.norm_returns:
             batch = moments(np.zeros((0,)))
@@ -189,8 +231,28 @@ class Learner:
                 buf.loss_mask[:, cols] = loss_mask
                 s0 = segment_start_states(policy, t["obs"], t["state0"], t["episode_start"], t["valid"], lay)
                 buf.h0[cols], buf.c0[cols] = s0.h, s0.c
+                t["layout"], t["cols"] = lay, cols
                 col += n
+        self._data = data
         return buf
+
+    @torch.no_grad()
+    def _recompute_advantages(self, buf: SegmentBuffer) -> None:
+        """GAE again with the current critic; rewrites ``buf.advantages`` and ``buf.returns``.
+
+        Each fragment is unrolled whole from its ``state0`` (``[T, R]``, the same start the
+        segment states were recomputed from). The bootstrap values at truncations and at the
+        fragment's end stay those stored at sampling time (de-normalised with this update's
+        statistics): recomputing them would need the LSTM state past the fragment. ``buf.values``
+        (the old values, for value clipping) is left as it was.
+        """
+        ppo, policy = self.cfg.ppo, self.policy
+        for t in self._data:
+            values_n = policy.unroll(t["obs"], t["state0"], t["episode_start"], t["valid"]).value.float()
+            adv, ret = compute_gae(t["rewards"], policy.denormalize_value(values_n), t["terminated"],
+                                   t["truncated"], t["final_v"], t["last_v"], ppo.gamma, ppo.gae_lambda)
+            buf.advantages[:, t["cols"]] = to_segments(adv, t["layout"])
+            buf.returns[:, t["cols"]] = to_segments(policy.normalize_value(ret), t["layout"])
 
     def update(self, fragments: list[Fragment]) -> dict[str, Any]:
         """One PPO update on ``fragments``; returns float stats; ``version += 1``.
@@ -212,8 +274,8 @@ class Learner:
         self.policy.train()
         buf = self._prepare(fragments)
         lr = self._lr()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        critic_lr = self._set_lr(lr)
+        lrs, critic_lrs = [], []
 
         S = buf.S
         n_mb = min(ppo.num_minibatches, S)
@@ -221,8 +283,10 @@ class Learner:
         grad_norms, n_steps, stopped = [], 0, False
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
         epochs_run = 0
-        for _ in range(ppo.epochs):
+        for epoch in range(ppo.epochs):
             epochs_run += 1
+            if epoch > 0 and ppo.recompute_adv:
+                self._recompute_advantages(buf)
             perm = torch.randperm(S, device=self.device)
             for idx in torch.tensor_split(perm, n_mb):
                 with autocast:
@@ -237,6 +301,15 @@ class Learner:
                     report = {"where": where, "epoch": epochs_run, "minibatch_step": n_steps,
                               "batch": batch_statistics(fragments), "rows": []}
                     return self._skip(fragments, report, t_start, steps_done=n_steps)
+                if ppo.lr_schedule == "adaptive_kl":
+                    # Before the step, as rsl_rl does: this minibatch's KL (measured before its
+                    # own step) already says whether the steps so far were too large or small.
+                    lr = self.adaptive_lr = adaptive_kl_lr(
+                        lr, float(stats["approx_kl"]), ppo.desired_kl, ppo.lr_min, ppo.lr_cap
+                    )
+                    critic_lr = self._set_lr(lr)
+                lrs.append(lr)
+                critic_lrs.append(critic_lr)
                 self.optimizer.step()
                 grad_norms.append(float(gn))
                 for k, v in stats.items():
@@ -257,7 +330,9 @@ class Learner:
         out = {k: v / max(n_steps, 1) for k, v in sums.items()}
         out.update(
             grad_norm=float(np.mean(grad_norms)) if grad_norms else 0.0,
-            lr=lr,
+            # Mean rate of this update's steps (adaptive_kl moves it between minibatches).
+            lr=float(np.mean(lrs)) if lrs else lr,
+            critic_lr=float(np.mean(critic_lrs)) if critic_lrs else critic_lr,
             epochs=float(epochs_run),
             minibatch_steps=float(n_steps),
             kl_early_stop=float(stopped),
@@ -267,11 +342,12 @@ class Learner:
             learn_s=time.perf_counter() - t_start,
             valid_frac=float(buf.loss_mask.float().mean()),
         )
+        self._data = []
         return out
-
 
     def _skip(self, fragments: list[Fragment], report: dict, t_start: float, steps_done: int = 0) -> dict[str, Any]:
         """Count a batch that was not trained on (see :meth:`update`)."""
+        self._data = []
         self.updates += 1
         self.env_steps += sum(int(f.env_steps) for f in fragments)
         report["param_norms"] = {name: float(p.detach().norm()) for name, p in self.policy.named_parameters()}
@@ -325,6 +401,20 @@ def nonfinite_report(fragments: list[Fragment]) -> Optional[dict[str, Any]]:
     if not rows:
         return None
     return {"where": "batch", "batch": batch_statistics(fragments), "rows": rows[:20], "bad_rows": len(rows)}
+
+
+def _two_groups(opt_state: dict, n_critic: int) -> dict:
+    """An optimiser state dict from before the critic had its own group, split into two groups.
+
+    Adam numbers parameters across groups in order; the critic's ``n_critic`` parameters are the
+    last ones, so splitting the single group's index list keeps every parameter's moments.
+    """
+    groups = opt_state["param_groups"]
+    if len(groups) != 1:
+        return opt_state
+    ids = list(groups[0]["params"])
+    first, second = dict(groups[0], params=ids[:-n_critic]), dict(groups[0], params=ids[-n_critic:])
+    return {"state": opt_state["state"], "param_groups": [first, second]}
 
 
 def _poisoned(fragments: list[Fragment]) -> list[Fragment]:

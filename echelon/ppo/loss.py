@@ -102,7 +102,7 @@ def segment_loss(
         return {k: tail(v) for k, v in x.items()} if isinstance(x, dict) else x[burn_in:]
 
     new_logprob = out.dist.log_prob(tail(batch["actions"]))
-    return ppo_loss(
+    loss, stats = ppo_loss(
         new_logprob,
         batch["logprobs"][burn_in:],
         batch["advantages"][burn_in:],
@@ -117,3 +117,31 @@ def segment_loss(
         vf_coef=ppo.vf_coef,
         norm_adv=ppo.norm_adv,
     )
+    if policy.next_obs_head is not None:
+        aux = next_obs_loss(
+            policy.predict_next_obs(out.features),
+            policy.normalized_obs(obs[burn_in:]).detach(),
+            batch["loss_mask"][burn_in:],
+            rv[burn_in:],
+            es[burn_in:],
+        )
+        loss = loss + ppo.aux_coef * aux
+        stats["aux_loss"] = aux.detach()
+    return loss, stats
+
+
+def next_obs_loss(
+    pred: torch.Tensor, target_obs: torch.Tensor, loss_mask: torch.Tensor, valid: torch.Tensor,
+    episode_start: torch.Tensor,
+) -> torch.Tensor:
+    """Mean squared error of next-observation predictions, per observation dimension.
+
+    ``pred [L, M, D]``: the prediction made at step ``t`` of the observation at ``t + 1``;
+    ``target_obs [L, M, D]`` (normalised); ``loss_mask``, ``valid``, ``episode_start [L, M]``
+    bool. A pair counts when step ``t`` reaches the loss and step ``t + 1`` is valid and in the
+    same episode; the last step of a segment has no target inside it and is left out.
+    """
+    pair = loss_mask[:-1] & valid[1:] & ~episode_start[1:]  # [L - 1, M]
+    # Zero the left-out pairs before squaring: garbage (even NaN) there must not reach a gradient.
+    diff = torch.where(pair.unsqueeze(-1), pred[:-1] - target_obs[1:], torch.zeros((), dtype=pred.dtype))
+    return masked_mean((diff**2).mean(-1), pair)

@@ -13,7 +13,8 @@ def test_metric_names_are_unique():
 
 def test_each_constant_lives_under_its_group_prefix():
     prefix_of_group = {"TRAIN": "train/", "POLICY": "policy/", "PERF": "perf/", "EPISODE": "episode/",
-                       "RESUME": "resume/", "ERROR": "error/"}
+                       "RESUME": "resume/", "ERROR": "error/",
+                       "WARNING": "warning/"}
     for const, key in N.all_names().items():
         group = const.split("_", 1)[0]
         assert key.startswith(prefix_of_group[group]), (const, key)

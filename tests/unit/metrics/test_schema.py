@@ -60,7 +60,8 @@ def test_tables_cover_the_names_contract():
     assert set(N.REQUIRED_UPDATE_KEYS) | {N.RUN_ID, N.TRACE_ID} == set(update)
     assert update[N.TRAIN_UPDATE] == (S.INT,) and update[N.TRAIN_ENV_STEPS] == (S.INT,)
     assert update[N.TRAIN_POLICY_LOSS] == (S.NUMBER,)
-    assert set(S.KINDS) == {N.KIND_META, N.KIND_UPDATE, N.KIND_RESUME, N.KIND_ERROR, N.KIND_SUMMARY, N.KIND_EPISODE}
+    assert set(S.KINDS) == {N.KIND_META, N.KIND_UPDATE, N.KIND_RESUME, N.KIND_ERROR, N.KIND_SUMMARY, N.KIND_EPISODE,
+                            N.KIND_WARNING}
     for kind in S.KINDS:
         assert {N.KIND, N.TIME, N.RUN_ID} <= set(S.REQUIRED[kind])
     assert N.SCHEMA_VERSION in S.REQUIRED[N.KIND_META] and N.TRACE_ID in S.REQUIRED[N.KIND_ERROR]
