@@ -52,7 +52,7 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     summary = train_serial(cfg, run_dir)
     wall = time.perf_counter() - t0
     records = [r for r in read_log(run_dir / "train_log.jsonl") if r[N.KIND] == N.KIND_UPDATE]
-    ret_key = N.EPISODE_RETURN_MEAN
+    ret_key = N.RETURNS_MEAN
     returns = [(r[N.TRAIN_ENV_STEPS], r[ret_key]) for r in records if is_finite_number(r.get(ret_key))]
     best = max((ret for _, ret in returns), default=None)
     reached = next((steps for steps, ret in returns if threshold is not None and ret >= threshold), None)
@@ -70,9 +70,9 @@ def run_task(name: str, run_root: Path, overrides: list[str]) -> dict:
     }
     if name == "echelon":
         wins = [
-            (r[N.TRAIN_ENV_STEPS], r[N.EPISODE_WIN_RATE], r.get(N.EPISODE_RETURN_MEAN))
+            (r[N.TRAIN_ENV_STEPS], r[N.RETURNS_WIN_RATE], r.get(N.RETURNS_MEAN))
             for r in records
-            if r.get(N.EPISODE_WIN_RATE) is not None
+            if r.get(N.RETURNS_WIN_RATE) is not None
         ]
         first, last = (wins[0], wins[-1]) if wins else ((None,) * 3, (None,) * 3)
         # One window of 100 matches has a standard error of ~0.05 on the rate; averaging the

@@ -76,7 +76,7 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         busy.append(orch.sample_s_total)
         if record[N.TRAIN_UPDATE] > warmup:
             learner_sps.append(record[N.PERF_LEARNER_SAMPLES_PER_S])
-            lags.append(record[N.POLICY_LAG_MAX])
+            lags.append(record[N.SYSTEM_POLICY_LAG_MAX])
 
     with tempfile.TemporaryDirectory(prefix="echelon-bench-") as run_dir:
         res = Orchestrator(cfg, run_dir, stop_at_update=warmup + updates, on_update=on_update).run()

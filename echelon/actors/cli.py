@@ -272,9 +272,9 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
         "episodes": res.counters["episodes"],
         "worker_restarts": res.counters["worker_restarts"],
         "dropped_fragments": res.counters["dropped_fragments"],
-        "env_steps_per_s": round(last.get(N.PERF_SPS, 0.0), 1),
-        "return_mean": last.get(N.EPISODE_RETURN_MEAN),
-        "win_rate_vs_heuristic": last.get(N.EPISODE_WIN_RATE),
+        "env_steps_per_s": round(last.get(N.TRAIN_SPS, 0.0), 1),
+        "return_mean": last.get(N.RETURNS_MEAN),
+        "win_rate_vs_heuristic": last.get(N.RETURNS_WIN_RATE),
         "wall_s": round(res.elapsed_s, 1),
         "log": res.log_path,
         "checkpoints": str(Path(res.run_dir) / "checkpoints")

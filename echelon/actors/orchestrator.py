@@ -170,9 +170,10 @@ class Orchestrator:
                     self._save_checkpoint(*ray.get(self.learner.state_dict.remote()))
                 stopped_by = self._stopped_by()
                 summary = summary_record(self.counters, stopped_by=stopped_by, checkpoint=self.last_checkpoint,
-                                         elapsed_s=time.time() - self.t_start)
+                                         elapsed_s=time.time() - self.t_start,
+                                         episodes_sent=self.workers.episodes_sent())
                 self.metrics.log([summary])
-                wandb_where = self.metrics.close()
+                wandb_where = self.metrics.close(self.last_checkpoint)
                 self._metrics_closed = True
                 if self.halt == "metrics_lost":
                     log.error("stopped after update %d because the metrics actor is gone; its records are in %s; "
@@ -332,7 +333,7 @@ class Orchestrator:
             return
         self.incidents.good_update()
         record = update_record(
-            c, stats, version=version, elapsed_s=time.time() - self.t_start,
+            c, {**stats, **self.workers.take_timings()}, version=version, elapsed_s=time.time() - self.t_start,
             env_steps_at_start=self.steps_at_start, agent_steps_at_start=self.agent_steps_at_start,
             wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
         )
@@ -340,7 +341,7 @@ class Orchestrator:
         full = self.metrics.log_update(record, episodes=c.episodes)
         if self.metrics.lost:
             self.halt = "metrics_lost"
-        c.episodes = int(full.get(N.EPISODE_COUNT, c.episodes))
+        c.episodes = int(full.get(N.TRAIN_EPISODES, c.episodes))
         self.last_record = full
         if self.progress is not None:
             self.progress.update(full)

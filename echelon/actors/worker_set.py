@@ -48,6 +48,8 @@ class WorkerSet:
         self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version)
         self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
         self.restarts = 0
+        self._timings: dict[str, float] = {}  # sums over the fragments received since take_timings
+        self._timed = 0
 
     def __len__(self) -> int:
         return len(self.workers)
@@ -93,7 +95,38 @@ class WorkerSet:
         self._note_incarnation(i, header)
         if header.error is not None:
             self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
+        if header.version >= 0:
+            self._time(header)
         return i, header
+
+    def _time(self, header: FragmentHeader) -> None:
+        t = self._timings
+        for key, value in (("worker_sample_s", header.sample_s), ("worker_env_step_s", header.env_step_s),
+                           ("worker_inference_s", header.inference_s),
+                           # Worker's return to this driver taking the fragment (same clock on one
+                           # node; across nodes it includes their clock offset).
+                           ("fragment_send_s", max(0.0, time.time() - header.sent_at) if header.sent_at else 0.0)):
+            t[key] = t.get(key, 0.0) + value
+        self._timed += 1
+
+    def take_timings(self) -> dict[str, float]:
+        """Mean seconds per fragment received since the last call (sample, env step, inference, send)."""
+        out = {k: v / self._timed for k, v in self._timings.items()} if self._timed else {}
+        self._timings, self._timed = {}, 0
+        return out
+
+    def episodes_sent(self, timeout_s: float = 60.0) -> Optional[int]:
+        """Sum of the episodes each live worker process sent the metrics actor, each count taken once
+        its sends have arrived (see ``RolloutWorker.episodes_sent``); None when a worker cannot answer.
+
+        Call it once no more samples are queued: it waits behind the worker's sample in flight.
+        """
+        refs = [w.handle.episodes_sent.remote() for w in self.workers if w.alive]
+        try:
+            return int(sum(ray.get(refs, timeout=timeout_s)))
+        except ray.exceptions.RayError as exc:  # a worker or the metrics actor gone, or a timeout
+            log.warning("could not count the episodes the workers sent (%s)", type(exc).__name__)
+            return None
 
     def _note_incarnation(self, i: int, header: FragmentHeader) -> None:
         """Count a restart that no failed call reported (Ray restarted the actor between calls).

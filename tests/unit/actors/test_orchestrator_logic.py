@@ -85,7 +85,7 @@ def test_learner_stats_renamed_to_log_keys():
     rec = learner_stats_to_record(
         {"policy_loss": 0.1, "clipfrac": 0.2, "lag_max": 1, "env_steps": 128, "version": 3.0, "weird": 1.0, "perf/x": 2}
     )
-    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.POLICY_CLIP_FRAC: 0.2, N.POLICY_LAG_MAX: 1, "train/weird": 1.0,
+    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.TRAIN_CLIPFRAC: 0.2, N.SYSTEM_POLICY_LAG_MAX: 1, "train/weird": 1.0,
                    "perf/x": 2}
 
 
