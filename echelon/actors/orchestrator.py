@@ -37,7 +37,7 @@ from echelon.actors.incidents import Incidents
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, spawn_learner, spawn_metrics, spawn_workers, wait_ready
-from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
+from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet, fragment_timings
 from echelon.checkpoint import (
     Counters,
     ResumePoint,
@@ -333,7 +333,7 @@ class Orchestrator:
             return
         self.incidents.good_update()
         record = update_record(
-            c, {**stats, **self.workers.take_timings()}, version=version, elapsed_s=time.time() - self.t_start,
+            c, {**stats, **fragment_timings(batch)}, version=version, elapsed_s=time.time() - self.t_start,
             env_steps_at_start=self.steps_at_start, agent_steps_at_start=self.agent_steps_at_start,
             wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
         )

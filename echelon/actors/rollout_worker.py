@@ -40,6 +40,7 @@ class FragmentHeader(NamedTuple):
     env_step_s: float = 0.0  # of sample_s: seconds in env.step
     inference_s: float = 0.0  # of sample_s: seconds in policy inference
     sent_at: float = 0.0  # wall-clock time (epoch s) the worker handed the fragment to Ray
+    received_at: float = 0.0  # wall-clock time the driver took it (set by the driver's WorkerSet)
 
 
 

@@ -39,6 +39,21 @@ class WorkerState:
     incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
 
 
+def fragment_timings(headers: list[FragmentHeader]) -> dict[str, float]:
+    """Mean seconds per fragment of an update's batch: in the collector (``worker_sample_s``), of
+    which in ``env.step`` and in policy inference, and from the worker's return to the driver
+    taking it (``fragment_send_s``: one clock on one node; across nodes it includes their offset)."""
+    if not headers:
+        return {}
+    n = float(len(headers))
+    return {
+        "worker_sample_s": sum(h.sample_s for h in headers) / n,
+        "worker_env_step_s": sum(h.env_step_s for h in headers) / n,
+        "worker_inference_s": sum(h.inference_s for h in headers) / n,
+        "fragment_send_s": sum(max(0.0, h.received_at - h.sent_at) for h in headers) / n,
+    }
+
+
 class WorkerSet:
     """The rollout worker actors of one run and the calls in flight to them."""
 
@@ -48,8 +63,6 @@ class WorkerSet:
         self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version)
         self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
         self.restarts = 0
-        self._timings: dict[str, float] = {}  # sums over the fragments received since take_timings
-        self._timed = 0
 
     def __len__(self) -> int:
         return len(self.workers)
@@ -95,25 +108,7 @@ class WorkerSet:
         self._note_incarnation(i, header)
         if header.error is not None:
             self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
-        if header.version >= 0:
-            self._time(header)
-        return i, header
-
-    def _time(self, header: FragmentHeader) -> None:
-        t = self._timings
-        for key, value in (("worker_sample_s", header.sample_s), ("worker_env_step_s", header.env_step_s),
-                           ("worker_inference_s", header.inference_s),
-                           # Worker's return to this driver taking the fragment (same clock on one
-                           # node; across nodes it includes their clock offset).
-                           ("fragment_send_s", max(0.0, time.time() - header.sent_at) if header.sent_at else 0.0)):
-            t[key] = t.get(key, 0.0) + value
-        self._timed += 1
-
-    def take_timings(self) -> dict[str, float]:
-        """Mean seconds per fragment received since the last call (sample, env step, inference, send)."""
-        out = {k: v / self._timed for k, v in self._timings.items()} if self._timed else {}
-        self._timings, self._timed = {}, 0
-        return out
+        return i, header._replace(received_at=time.time())
 
     def episodes_sent(self, timeout_s: float = 60.0) -> Optional[int]:
         """Sum of the episodes each live worker process sent the metrics actor, each count taken once

@@ -41,3 +41,13 @@ def test_dynamic_keys_stay_in_their_family():
     assert N.reward_key("zone") == "rewards/zone" and N.reward_key("zone") != N.REWARDS_TOTAL
     assert N.action_hist_key("yaw") == "distributions/action/yaw"
     assert set(N.STRIDED_GROUPS) <= set(N.GROUPS)
+
+
+def test_wandb_layout_shows_only_metric_keys_in_six_rows():
+    from echelon.metrics.wandb_layout import ROWS, layout_keys
+
+    assert [title for title, _ in ROWS] == ["Progress", "Policy health", "Combat", "Coordination", "Distributions",
+                                            "Spatial"]
+    keys = layout_keys()
+    assert keys and all(N.is_metric_key(k) for k in keys), [k for k in keys if not N.is_metric_key(k)]
+    assert {N.DIST_ADVANTAGES, N.SPATIAL_MOVEMENT, N.EPISODES_AGENT_BREAKDOWN} <= set(keys)
