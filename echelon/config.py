@@ -299,23 +299,49 @@ class LearnerConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """Logging sinks and windows."""
+    """Logging sinks, windows and the strides of the costlier metric families (docs/observability.md)."""
 
     window: int = 100  # episodes in the rolling window
-    wandb_mode: str = "disabled"  # disabled | offline | online
+    # full: every family (strided ones on their strides); minimal: train/, policy/ (learner
+    # stats), returns/, perf/, system/ only, and workers send bare episode outcomes.
+    level: str = "full"
+    coordination_every: int = 10  # updates between coordination/ and perception/ records
+    histogram_every: int = 5  # updates between distributions/ histograms
+    spatial_every: int = 50  # updates between spatial/ heat maps
+    table_every: int = 25  # updates between episodes/agent_breakdown tables
+    # Most action values one fragment carries to the metrics actor for the action histograms.
+    action_sample_values: int = 2048
+    histogram_bins: int = 32
+    # auto: online when WANDB_API_KEY is set, else offline | online | offline | disabled.
+    wandb_mode: str = "disabled"
     wandb_project: str = "echelon"
+    wandb_tags: list = field(default_factory=list)  # extra W&B tags besides the derived ones
+    wandb_init_timeout_s: float = 30.0  # an unreachable W&B gives up after this, with one warning
     console: bool = True
     dashboard: bool = True  # mirror a few metrics to the Ray dashboard (ray.util.metrics)
     # Collapse alarms (echelon/metrics/alarms.py): a warning record, a console line and, online,
     # a W&B alert once per episode of trouble (KL, gradient norm, entropy, value loss, return).
     alarms: bool = True
+    # Port of the local Ray node's Prometheus metrics export (dashboard Metrics tab, Grafana);
+    # 0 = a free port picked at start (printed beside the dashboard URL).
+    export_port: int = 0
 
     def __post_init__(self) -> None:
         _check(self.window >= 1, f"metrics.window must be >= 1, got {self.window}")
+        _check(self.level in ("full", "minimal"), f"metrics.level must be full|minimal, got {self.level!r}")
+        for name in ("coordination_every", "histogram_every", "spatial_every", "table_every"):
+            value = getattr(self, name)
+            _check(value >= 1, f"metrics.{name} must be >= 1 (updates), got {value}")
+        _check(self.action_sample_values >= 0,
+               f"metrics.action_sample_values must be >= 0, got {self.action_sample_values}")
+        _check(self.histogram_bins >= 2, f"metrics.histogram_bins must be >= 2, got {self.histogram_bins}")
         _check(
-            self.wandb_mode in ("disabled", "offline", "online"),
-            f"metrics.wandb_mode must be disabled|offline|online, got {self.wandb_mode!r}",
+            self.wandb_mode in ("auto", "disabled", "offline", "online"),
+            f"metrics.wandb_mode must be auto|disabled|offline|online, got {self.wandb_mode!r}",
         )
+        _check(self.wandb_init_timeout_s > 0,
+               f"metrics.wandb_init_timeout_s must be > 0, got {self.wandb_init_timeout_s}")
+        _check(0 <= self.export_port < 65536, f"metrics.export_port must be in [0, 65535], got {self.export_port}")
 
 
 PLACEMENTS = ("spread", "pack", "none")

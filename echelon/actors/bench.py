@@ -92,7 +92,7 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         cpu.append(time.process_time())
         if record[N.TRAIN_UPDATE] > warmup:
             learner_sps.append(record[N.PERF_LEARNER_SAMPLES_PER_S])
-            lags.append(record[N.POLICY_LAG_MAX])
+            lags.append(record[N.SYSTEM_POLICY_LAG_MAX])
         if record[N.TRAIN_UPDATE] == warmup + updates:
             memory.update(ray.get(orch.learner.peak_memory_mb.remote()))
 

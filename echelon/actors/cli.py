@@ -127,6 +127,17 @@ def check_env(cfg: TrainConfig) -> None:
     env.close()
 
 
+def check_wandb(cfg: TrainConfig) -> None:
+    """``metrics.wandb_mode=online`` needs ``WANDB_API_KEY`` (``auto`` picks online only with it).
+
+    Only the key's absence is checked here; a key W&B refuses, or no network, is found at
+    ``wandb.init`` and reported once without stopping the run (``echelon.metrics.sinks.WandbSink``).
+    """
+    if cfg.metrics.wandb_mode == "online" and not os.environ.get("WANDB_API_KEY"):
+        raise UserError("metrics.wandb_mode=online needs WANDB_API_KEY in the environment; set it, or use "
+                        "metrics.wandb_mode=auto|offline (sync an offline run later with `wandb sync`)")
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Create the run dir and prove it writable; :class:`UserError` naming the path and the cause."""
     probe = run_dir / ".write-test"
@@ -148,6 +159,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     if args.serial and args.stop_after_updates is not None:
         raise UserError("--stop-after-updates applies to the Ray trainer only")
     cfg, resume_from, changed = resolve_config(args)
+    check_wandb(cfg)
     check_env(cfg)
     # Absolute: the metrics actor writes into it from another working directory.
     run_dir = Path(args.resume or args.run_dir or default_run_dir(args.config)).absolute()
@@ -200,14 +212,25 @@ def _join(address: str) -> Any:
         raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
 
 
-def connect_ray(address: str) -> tuple[Any, bool]:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def connect_ray(address: str, metrics_export_port: int = 0) -> tuple[Any, bool]:
     """Connect to a cluster or start a local Ray; returns ``(context, started_here)``.
 
     ``auto``: an existing cluster when ``RAY_ADDRESS`` is set or one runs on this machine (as
     under ``ray job submit``), else a new local instance. ``HOST:PORT`` joins that cluster (see
     :func:`_join` for its token). A local instance gets the dashboard when its dependencies are
     installed, bound to 127.0.0.1 (reach it from elsewhere with an SSH tunnel or
-    ``ray dashboard``); Ray's token authentication stays on.
+    ``ray dashboard``); Ray's token authentication stays on. Its node exports Prometheus metrics
+    (the run's ``ray.util.metrics`` among them) on ``metrics_export_port`` (0: a free port, so runs
+    sharing a machine do not collide); ``context.address_info["metrics_export_port"]`` names it.
     """
     import ray
 
@@ -226,8 +249,39 @@ def connect_ray(address: str) -> tuple[Any, bool]:
         dashboard_host="127.0.0.1",
         configure_logging=True,
         logging_level="warning",
+        _metrics_export_port=metrics_export_port or free_port(),
     )
     return ctx, True
+
+
+def dashboard_lines(ctx: Any) -> list[str]:
+    """What the driver prints about the dashboard: its URL, where its token is, the metrics port.
+
+    Ray's token authentication asks a browser for the cluster's token before showing anything;
+    the line says how to get it (``ray get-auth-token``, or the file / variable Ray reads it
+    from) and never prints the token itself.
+    """
+    dash = getattr(ctx, "dashboard_url", None)
+    lines = [f"dashboard: http://{dash}" if dash else "dashboard: not running"]
+    if dash and token_auth_enabled():
+        where = ray_token_source() or str(Path.home() / ".ray" / "auth_token")
+        source = "the RAY_AUTH_TOKEN variable" if where == "RAY_AUTH_TOKEN" else where
+        lines.append(f"dashboard token: run `ray get-auth-token` (or read {source}) and paste it into the "
+                     "dashboard's 'Authentication Token Required' dialog")
+    port = (getattr(ctx, "address_info", None) or {}).get("metrics_export_port")
+    if port:
+        lines.append(f"Prometheus metrics of this node: http://127.0.0.1:{port}/metrics "
+                     "(scrape it for the dashboard's Metrics tab or Grafana; docs/observability.md)")
+    return lines
+
+
+def token_auth_enabled() -> bool:
+    """Whether this Ray session uses token authentication (Ray's default for new local clusters)."""
+    try:
+        from ray._raylet import AuthenticationMode, get_authentication_mode
+    except ImportError:  # a Ray without token authentication
+        return False
+    return get_authentication_mode() == AuthenticationMode.TOKEN
 
 
 def run_serial(plan: Plan) -> dict:
@@ -239,8 +293,15 @@ def run_serial(plan: Plan) -> dict:
         "log": str(plan.run_dir / "train_log.jsonl"),
         "checkpoints": str(plan.run_dir / "checkpoints"),
         **{k: v for k, v in out.items() if k not in ("run_dir", "wandb")},
-        "wandb": out["wandb"] or "disabled (metrics.wandb_mode=disabled)",
+        "wandb": out["wandb"] or wandb_off(plan.cfg),
     }
+
+
+def wandb_off(cfg: TrainConfig) -> str:
+    """The summary's W&B line when there is no W&B run to name."""
+    if cfg.metrics.wandb_mode == "disabled":
+        return "disabled (metrics.wandb_mode=disabled)"
+    return "off: W&B failed (see the warning above); the JSONL log is complete"
 
 
 def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
@@ -252,12 +313,14 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
     from echelon.metrics import names as N
 
     cfg = plan.cfg
-    ctx, started_here = connect_ray(address)
+    ctx, started_here = connect_ray(address, cfg.metrics.export_port)
     try:
         gcs = ctx.address_info.get("gcs_address")
         where = "started a local Ray instance" if started_here else f"connected to {gcs}"
-        dash = ctx.dashboard_url
-        log.info("%s; dashboard: %s", where, "http://" + dash if dash else "not running")
+        dash, *more = dashboard_lines(ctx)
+        log.info("%s; %s", where, dash)
+        for line in more:
+            log.info("%s", line)
         progress = make_progress(every=max(1, cfg.learner.checkpoint_every // 2))
         orch = Orchestrator(cfg, plan.run_dir, resume_from=plan.resume_from, stop_at_update=stop_after,
                             progress=progress, resume_changes=plan.changed)
@@ -273,14 +336,14 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
         "episodes": res.counters["episodes"],
         "worker_restarts": res.counters["worker_restarts"],
         "dropped_fragments": res.counters["dropped_fragments"],
-        "env_steps_per_s": round(last.get(N.PERF_SPS, 0.0), 1),
-        "return_mean": last.get(N.EPISODE_RETURN_MEAN),
-        "win_rate_vs_heuristic": last.get(N.EPISODE_WIN_RATE),
+        "env_steps_per_s": round(last.get(N.TRAIN_SPS, 0.0), 1),
+        "return_mean": last.get(N.RETURNS_MEAN),
+        "win_rate_vs_heuristic": last.get(N.RETURNS_WIN_RATE),
         "wall_s": round(res.elapsed_s, 1),
         "log": res.log_path,
         "checkpoints": str(Path(res.run_dir) / "checkpoints")
         + (f" (last: {Path(res.checkpoint).name})" if res.checkpoint else ""),
-        "wandb": res.wandb or "disabled (metrics.wandb_mode=disabled)",
+        "wandb": res.wandb or wandb_off(cfg),
         "resume_with": f"--resume {res.run_dir}",
     }
 

@@ -51,7 +51,7 @@ class Task:
     lo: float
     hi: float
     below: Optional[float] = None
-    score: str = N.EPISODE_RETURN_MEAN
+    score: str = N.RETURNS_MEAN
     est_s: float = 60.0
 
 
@@ -62,7 +62,7 @@ TASKS: dict[str, Task] = {
                                    est_s=50),
     "pendulum": Task("pendulum.yaml", bar=-250.0, lo=-1400.0, hi=-150.0, est_s=110),
     "spread": Task("spread_learn.yaml", bar=-16.5, lo=-21.0, hi=-14.0, est_s=250),
-    "echelon": Task("echelon_learn.yaml", bar=0.3, lo=0.0, hi=1.0, score=N.EPISODE_WIN_RATE, est_s=600),
+    "echelon": Task("echelon_learn.yaml", bar=0.3, lo=0.0, hi=1.0, score=N.RETURNS_WIN_RATE, est_s=600),
 }
 
 
@@ -127,8 +127,8 @@ def run_check(name: str, seed: int, run_root: str | Path, overrides: Sequence[st
     out = {"task": name, "seed": seed, "config": f"ray_configs/{task.config}", "overrides": list(overrides),
            "env_steps": int(cfg.learner.total_env_steps), "wall_s": round(wall, 1), "bar": bar,
            "below": task.below, "range": [task.lo, task.hi], **summarize(series, task, bar)}
-    returns = score_series(records, N.EPISODE_RETURN_MEAN)
-    if task.score != N.EPISODE_RETURN_MEAN and returns:
+    returns = score_series(records, N.RETURNS_MEAN)
+    if task.score != N.RETURNS_MEAN and returns:
         n = max(1, len(returns) // 10)
         out.update(first_return=returns[0][1], final10_return=statistics.fmean(s for _, s in returns[-n:]))
     out["warnings"] = [f"{r[N.WARNING_ALARM]}@{r.get(N.TRAIN_ENV_STEPS)}"

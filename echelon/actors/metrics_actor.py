@@ -1,23 +1,20 @@
 """MetricsActor: the Ray shell around :class:`~echelon.metrics.hub.MetricsHub`.
 
-A named actor pinned to the driver's node (it writes ``RUN_DIR/train_log.jsonl`` on the
-driver's filesystem). Workers send it finished episodes with ``add_episodes.remote`` and never
-wait; the driver sends update records and reads back the completed record for its progress
-display. Besides the hub's sinks it mirrors a few numbers to the Ray dashboard with
-``ray.util.metrics`` gauges.
+A named actor pinned to the driver's node (it writes ``RUN_DIR/train_log.jsonl`` and
+``RUN_DIR/media/`` on the driver's filesystem). Workers send it, per fragment, their finished
+episodes (compact records) and an action sample with ``add_fragment.remote`` and never wait; the
+driver sends update records and reads back the completed record for its progress display.
+Besides the hub's sinks it mirrors a few numbers to the Ray dashboard
+(:class:`~echelon.metrics.dashboard.RayDashboardSink`, tagged with the run id).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from echelon.config import TrainConfig
-from echelon.metrics import names as N
 from echelon.metrics.hub import MetricsHub
-
-# Shown on the Ray dashboard's metrics page (Prometheus names allow no "/").
-DASHBOARD_GAUGES = (N.TRAIN_ENV_STEPS, N.PERF_SPS, N.EPISODE_RETURN_MEAN, N.EPISODE_WIN_RATE, N.POLICY_LAG_MAX)
 
 
 class MetricsActor:
@@ -27,16 +24,21 @@ class MetricsActor:
         self, cfg: TrainConfig, run_dir: str, console: bool = False, dashboard: bool = True, run_id: str = ""
     ) -> None:
         self.hub = MetricsHub.from_config(cfg, Path(run_dir), console=console, run_id=run_id)
-        self._gauges: dict[str, Any] = {}
         if dashboard:
-            from ray.util.metrics import Gauge
+            from echelon.metrics.dashboard import RayDashboardSink
 
-            for key in DASHBOARD_GAUGES:
-                name = "echelon_" + key.replace("/", "_")
-                self._gauges[key] = Gauge(name, description=f"Echelon {key}")
+            self.hub.add_sink(RayDashboardSink(run_id))
 
     def add_episodes(self, episodes: list[dict]) -> None:
         self.hub.add_episodes(episodes)
+
+    def add_fragment(self, episodes: list[dict], action_sample: Optional[dict] = None) -> None:
+        """One fragment's finished episodes and action sample (workers, fire-and-forget)."""
+        self.hub.add_fragment(episodes, action_sample)
+
+    def episode_count(self) -> int:
+        """Episodes received so far (restarts add the previous process's count back)."""
+        return self.hub.episode_count
 
     def set_episode_count(self, count: int) -> None:
         self.hub.set_episode_count(count)
@@ -46,7 +48,8 @@ class MetricsActor:
         self.hub.set_episode_count(self.hub.episode_count + int(before))
 
     def ping(self) -> bool:
-        """Answers once the actor is up (the driver waits on it after a failure)."""
+        """Answers once the actor is up (the driver waits on it after a failure; a worker calls it
+        to know that every ``add_fragment`` it sent before has been applied)."""
         return True
 
     def node_id(self) -> str:
@@ -56,12 +59,7 @@ class MetricsActor:
         return ray.get_runtime_context().get_node_id()
 
     def log_update(self, record: dict) -> dict:
-        full = self.hub.log_update(record)
-        for key, gauge in self._gauges.items():
-            value = full.get(key)
-            if isinstance(value, (int, float)):
-                gauge.set(float(value))
-        return full
+        return self.hub.log_update(record)
 
     def log(self, records: list[dict]) -> None:
         self.hub.log(records)
@@ -69,10 +67,11 @@ class MetricsActor:
     def flush(self) -> None:
         self.hub.flush()
 
-    def close(self) -> Optional[str]:
-        """Flush and close every sink; returns where the W&B run lives (or None)."""
+    def close(self, checkpoint: Optional[str] = None) -> Optional[str]:
+        """Flush and close every sink (``checkpoint`` goes to W&B as an artifact); returns where
+        the W&B run lives (or None)."""
         where = self.hub.wandb_location()
-        self.hub.close()
+        self.hub.close(checkpoint=checkpoint)
         return where
 
     def wandb_location(self) -> Optional[str]:

@@ -67,11 +67,12 @@ class MetricsLink:
         except _Failed:
             pass
 
-    def close(self) -> Optional[str]:
-        """Flush and close every sink; where the W&B run lives (None when disabled or lost)."""
+    def close(self, checkpoint: Optional[str | Path] = None) -> Optional[str]:
+        """Flush and close every sink (``checkpoint``, the newest, goes to W&B as an artifact);
+        where the W&B run lives (None when disabled, failed or lost)."""
         where = None
         try:
-            where = self._call("close")
+            where = self._call("close", str(checkpoint) if checkpoint else None)
         except _Failed:
             pass
         if self._fallback is not None:
@@ -97,7 +98,7 @@ class MetricsLink:
         """Block until the restarted actor answers; mark it lost when it cannot come back.
 
         The new process counts episodes from 0; ``episodes`` (the count before the failure) is
-        added back so ``episode/count`` stays cumulative (episodes sent while it was down are lost).
+        added back so ``train/episodes`` stays cumulative (episodes sent while it was down are lost).
         """
         try:
             ray.get(self.handle.ping.remote(), timeout=RESTART_WAIT_S)

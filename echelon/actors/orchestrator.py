@@ -38,7 +38,7 @@ from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
 from echelon.actors.spawn import wait_ready
-from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet
+from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet, fragment_timings
 from echelon.checkpoint import (
     Counters,
     ResumePoint,
@@ -172,9 +172,10 @@ class Orchestrator:
                     self._save_checkpoint(*ray.get(self.learner.state_dict.remote()))
                 stopped_by = self._stopped_by()
                 summary = summary_record(self.counters, stopped_by=stopped_by, checkpoint=self.last_checkpoint,
-                                         elapsed_s=time.time() - self.t_start)
+                                         elapsed_s=time.time() - self.t_start,
+                                         episodes_sent=self.workers.episodes_sent())
                 self.metrics.log([summary])
-                wandb_where = self.metrics.close()
+                wandb_where = self.metrics.close(self.last_checkpoint)
                 self._metrics_closed = True
                 if self.halt == "metrics_lost":
                     log.error("stopped after update %d because the metrics actor is gone; its records are in %s; "
@@ -334,7 +335,7 @@ class Orchestrator:
             return
         self.incidents.good_update()
         record = update_record(
-            c, stats, version=version, elapsed_s=time.time() - self.t_start,
+            c, {**stats, **fragment_timings(batch)}, version=version, elapsed_s=time.time() - self.t_start,
             env_steps_at_start=self.steps_at_start, agent_steps_at_start=self.agent_steps_at_start,
             wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
         )
@@ -342,7 +343,7 @@ class Orchestrator:
         full = self.metrics.log_update(record, episodes=c.episodes)
         if self.metrics.lost:
             self.halt = "metrics_lost"
-        c.episodes = int(full.get(N.EPISODE_COUNT, c.episodes))
+        c.episodes = int(full.get(N.TRAIN_EPISODES, c.episodes))
         self.last_record = full
         if self.progress is not None:
             self.progress.update(full)

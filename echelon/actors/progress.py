@@ -92,12 +92,12 @@ class RichProgress:
         table.add_row(
             _fmt(r.get(N.TRAIN_UPDATE), "d"),
             f"{steps:,} / {self.total_steps:,}",
-            _fmt(r.get(N.PERF_SPS), ".0f"),
-            _fmt(r.get(N.EPISODE_RETURN_MEAN), ".2f"),
-            _fmt(r.get(N.EPISODE_WIN_RATE), ".2f"),
-            _fmt(r.get(N.POLICY_LAG_MAX), "d"),
-            _fmt(r.get(N.PERF_DROPPED_FRAGMENTS), "d"),
-            _fmt(r.get(N.PERF_WORKER_RESTARTS), "d"),
+            _fmt(r.get(N.TRAIN_SPS), ".0f"),
+            _fmt(r.get(N.RETURNS_MEAN), ".2f"),
+            _fmt(r.get(N.RETURNS_WIN_RATE), ".2f"),
+            _fmt(r.get(N.SYSTEM_POLICY_LAG_MAX), "d"),
+            _fmt(r.get(N.SYSTEM_DROPPED_FRAGMENTS), "d"),
+            _fmt(r.get(N.SYSTEM_WORKER_RESTARTS), "d"),
             _fmt_duration(eta),
         )
         return table

@@ -2,9 +2,10 @@
 
 One worker owns one vector env of ``rollout.num_envs`` copies (Echelon matches), a CPU copy of
 the policy and its LSTM states (the collector carries them across ``sample`` calls). It samples
-fixed-length fragments stamped with the policy version it holds, and sends finished-episode
-stats straight to the metrics actor without waiting (fire-and-forget), so they never travel
-through the driver.
+fixed-length fragments stamped with the policy version it holds, and sends, per fragment, the
+compact records of the episodes that finished in it and one small action sample
+(``metrics.action_sample_values`` values at most) straight to the metrics actor without waiting
+(fire-and-forget), so they never travel through the driver.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import ray
 
 from echelon.config import TrainConfig
+from echelon.metrics.episodes import EpisodeReporter
 from echelon.metrics.receipts import RECEIPT_FRAMES
 
 
@@ -35,6 +37,10 @@ class FragmentHeader(NamedTuple):
     sample_s: float  # seconds inside the collector
     seed: int = 0  # env seed of the worker's current env
     error: Optional[str] = None  # traceback when sampling raised (the worker rebuilt its env; no fragment)
+    env_step_s: float = 0.0  # of sample_s: seconds in env.step
+    inference_s: float = 0.0  # of sample_s: seconds in policy inference
+    sent_at: float = 0.0  # wall-clock time (epoch s) the worker handed the fragment to Ray
+    received_at: float = 0.0  # wall-clock time the driver took it (set by the driver's WorkerSet)
 
 
 
@@ -94,6 +100,8 @@ class RolloutWorker:
         self.samples = 0  # sample calls (the tests-only failure switch counts them)
         self._failed_frames: list = []
         self.metrics = ray.get_actor(metrics_name) if metrics_name else None
+        self.reporter = EpisodeReporter(cfg, self.seed)
+        self.reporter.attach(self.collector)
         self.version = -1  # no weights yet
         # Names this process: a header from a new incarnation tells the driver that Ray restarted
         # the actor, even when the restart made none of the driver's calls fail.
@@ -139,16 +147,32 @@ class RolloutWorker:
         except Exception:  # an env or policy failure of any kind: report it with a receipt, start afresh
             return self._failed(traceback.format_exc()), None
         sample_s = time.perf_counter() - t0
-        if self.metrics is not None and frag.episodes:
-            self.metrics.add_episodes.remote(list(frag.episodes))
+        if self.metrics is not None:
+            episodes, actions = self.reporter.report(frag)
+            if episodes or actions:
+                self.metrics.add_fragment.remote(episodes, actions)
+        timings = self.collector.last_timings
         header = self._header(
             version=int(frag.version),
             env_steps=int(frag.env_steps),
             agent_steps=int(np.prod(frag.rewards.shape[:2])),
             episodes=len(frag.episodes),
             sample_s=sample_s,
+            env_step_s=timings["env_step_s"],
+            inference_s=timings["inference_s"],
+            sent_at=time.time(),
         )
         return header, frag
+
+    def episodes_sent(self) -> int:
+        """Finished episodes this process sent to the metrics actor, once all of them have arrived.
+
+        Ray runs one caller's calls to an actor in the order they were sent, so once the ``ping``
+        sent after them answers, every earlier ``add_fragment`` has been applied.
+        """
+        if self.metrics is not None:
+            ray.get(self.metrics.ping.remote())
+        return self.reporter.episodes_sent
 
     def _failed(self, tb: str) -> FragmentHeader:
         """Keep the failed env's last frames, rebuild env and collector with a new seed, ask for weights."""
@@ -157,6 +181,7 @@ class RolloutWorker:
         self.seed = worker_seed(self.cfg.seed, self.worker_index, self.start_update, reconstructed=True)
         self.collector = build_collector(self.cfg, self.cfg.rollout.num_envs, self.seed)
         self._keep_frames()
+        self.reporter.attach(self.collector)
         self.version = -1
         return self._header(version=-1, env_steps=0, agent_steps=0, episodes=0, sample_s=0.0, seed=failed_seed,
                             error=tb)

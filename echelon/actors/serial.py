@@ -33,6 +33,7 @@ from echelon.checkpoint import (
 from echelon.config import TrainConfig, config_to_dict
 from echelon.env.adapters import make_vector_env
 from echelon.metrics import names as N
+from echelon.metrics.episodes import EpisodeReporter
 from echelon.metrics.hub import LOG_NAME, MetricsHub
 from echelon.metrics.receipts import RECEIPT_FRAMES
 from echelon.metrics.records import (
@@ -81,6 +82,8 @@ def train_serial(
     last_checkpoint_update = counters.update if resumed else -1
     policy = build_policy(cfg, env.single_observation_space, env.single_action_space)
     collector = RolloutCollector(cfg, env, policy, seed=cfg.seed + 1000 * counters.update)
+    reporter = EpisodeReporter(cfg, cfg.seed)  # what a Ray worker would send the metrics actor
+    reporter.attach(collector)
 
     hub = MetricsHub.from_config(cfg, run_dir, run_id=run_id)
     hub.set_episode_count(counters.episodes)
@@ -113,7 +116,7 @@ def train_serial(
             t_sample = time.perf_counter()
             fragment = collector.sample()
             wait_s = time.perf_counter() - t_sample  # the learner waits for the one collector
-            hub.add_episodes(fragment.episodes)
+            hub.add_fragment(*reporter.report(fragment))
             stats = measured_update(learner, [fragment])
             counters.update += 1
             counters.env_steps += int(stats["env_steps"])
@@ -125,9 +128,11 @@ def train_serial(
                     break
                 continue
             incidents.good_update()
+            timings = {"worker_sample_s": wait_s,
+                       **{f"worker_{k}": v for k, v in collector.last_timings.items()}}
             record = hub.log_update(update_record(
-                counters, stats, version=learner.version, elapsed_s=time.time() - t0, env_steps_at_start=steps0,
-                agent_steps_at_start=agent_steps0, wait_s=wait_s, num_workers=1,
+                counters, {**stats, **timings}, version=learner.version, elapsed_s=time.time() - t0,
+                env_steps_at_start=steps0, agent_steps_at_start=agent_steps0, wait_s=wait_s, num_workers=1,
             ))
             counters.episodes = hub.episode_count
             if counters.update % cfg.learner.checkpoint_every == 0:
@@ -135,8 +140,9 @@ def train_serial(
         if counters.update != last_checkpoint_update:
             last_checkpoint = checkpoint()
         hub.log([summary_record(counters, stopped_by=stopped_by, checkpoint=last_checkpoint,
-                                elapsed_s=time.time() - t0)])
+                                elapsed_s=time.time() - t0, episodes_sent=reporter.episodes_sent)])
         wandb_where = hub.wandb_location()
+        hub.close(checkpoint=last_checkpoint)
     finally:
         hub.close()
         env.close()
@@ -147,9 +153,9 @@ def train_serial(
         "env_steps": counters.env_steps,
         "wall_s": wall,
         "sps": (counters.env_steps - steps0) / max(wall, 1e-9),
-        "episode_return_mean": record.get(N.EPISODE_RETURN_MEAN),
-        "episode_length_mean": record.get(N.EPISODE_LENGTH_MEAN),
-        "win_rate": record.get(N.EPISODE_WIN_RATE),
+        "episode_return_mean": record.get(N.RETURNS_MEAN),
+        "episode_length_mean": record.get(N.RETURNS_LENGTH_MEAN),
+        "win_rate": record.get(N.RETURNS_WIN_RATE),
         "episodes": counters.episodes,
         "checkpoint": str(last_checkpoint),
         "wandb": wandb_where,

@@ -40,6 +40,21 @@ class WorkerState:
     incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
 
 
+def fragment_timings(headers: list[FragmentHeader]) -> dict[str, float]:
+    """Mean seconds per fragment of an update's batch: in the collector (``worker_sample_s``), of
+    which in ``env.step`` and in policy inference, and from the worker's return to the driver
+    taking it (``fragment_send_s``: one clock on one node; across nodes it includes their offset)."""
+    if not headers:
+        return {}
+    n = float(len(headers))
+    return {
+        "worker_sample_s": sum(h.sample_s for h in headers) / n,
+        "worker_env_step_s": sum(h.env_step_s for h in headers) / n,
+        "worker_inference_s": sum(h.inference_s for h in headers) / n,
+        "fragment_send_s": sum(max(0.0, h.received_at - h.sent_at) for h in headers) / n,
+    }
+
+
 class WorkerSet:
     """The rollout worker actors of one run and the calls in flight to them."""
 
@@ -95,7 +110,20 @@ class WorkerSet:
         self._note_incarnation(i, header)
         if header.error is not None:
             self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
-        return i, header
+        return i, header._replace(received_at=time.time())
+
+    def episodes_sent(self, timeout_s: float = 60.0) -> Optional[int]:
+        """Sum of the episodes each live worker process sent the metrics actor, each count taken once
+        its sends have arrived (see ``RolloutWorker.episodes_sent``); None when a worker cannot answer.
+
+        Call it once no more samples are queued: it waits behind the worker's sample in flight.
+        """
+        refs = [w.handle.episodes_sent.remote() for w in self.workers if w.alive]
+        try:
+            return int(sum(ray.get(refs, timeout=timeout_s)))
+        except ray.exceptions.RayError as exc:  # a worker or the metrics actor gone, or a timeout
+            log.warning("could not count the episodes the workers sent (%s)", type(exc).__name__)
+            return None
 
     def _note_incarnation(self, i: int, header: FragmentHeader) -> None:
         """Count a restart that no failed call reported (Ray restarted the actor between calls).

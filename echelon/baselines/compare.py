@@ -77,7 +77,7 @@ def run_ours(cfg: TrainConfig, seconds: float, num_cpus: int, run_dir: Path) -> 
         ray.shutdown()
     updates = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     updates = [r for r in updates if r.get(N.KIND) == N.KIND_UPDATE]
-    curve = [(r[N.TRAIN_ENV_STEPS], r.get(N.EPISODE_RETURN_MEAN), r.get(N.EPISODE_WIN_RATE)) for r in updates]
+    curve = [(r[N.TRAIN_ENV_STEPS], r.get(N.RETURNS_MEAN), r.get(N.RETURNS_WIN_RATE)) for r in updates]
     return {**_rates(marks), "parameters": our_parameters(cfg), "curve": curve, "log": str(run_dir / "train_log.jsonl")}
 
 

@@ -15,7 +15,11 @@ the row is invalid),
 ``reward_components`` ({part: [R] float32}), ``events`` (this step's structured event array, also
 ``last_events``) and ``episodes`` (one dict per match that ended: ``return`` = mean over the
 match's controlled agents of their episode reward totals, outcome included; ``length``;
-``outcome`` as in :meth:`EchelonSim.outcome`). Returned arrays are reused buffers.
+``outcome`` as in :meth:`EchelonSim.outcome`; ``reward_components``: {part: mean over the match's
+controlled agents of that agent's sum of the part over the match}; ``team_returns``: {team: mean
+episode reward total of that team's controlled agents}, for each team with controlled agents;
+``occupancy [2, B, B]`` float32 living mech-steps per map cell of blue and red, only after
+``track_occupancy(True)``). Returned arrays are reused buffers.
 
 With ``keep_final_state=True`` (the PettingZoo face sets it, for rendering) ``final_state`` maps
 each match that ended in the last step to copies of its state just before the auto-reset:
@@ -36,7 +40,8 @@ from echelon.env.actions import ACTION_SPECS, build_action_space, sanitize
 from echelon.env.heuristic import HeuristicController
 from echelon.env.observations import observe
 from echelon.env.obs_layout import FLAT_OBS_DIM
-from echelon.env.sim import AS, REWARD_PARTS, RP, ST, EchelonSim
+from echelon.env.occupancy import OccupancyGrid
+from echelon.env.sim import AS, REWARD_PARTS, RP, ST, WINNERS, EchelonSim
 
 
 class EchelonVecEnv:
@@ -79,6 +84,16 @@ class EchelonVecEnv:
         self.final_state: dict[int, dict] = {}
         self._seeded = False
         self._recent: Optional[deque] = None  # match 0's last drawable states (failure receipts)
+        # Per-agent sums of each reward part over the current match [E, A, parts] (metrics).
+        self._part_sums = np.zeros((num_envs, A, len(REWARD_PARTS)), np.float64)
+        self._team_rows = {name: np.nonzero(sim.team[self.controlled] == t)[0] for t, name in enumerate(WINNERS[:2])}
+        self._occupancy: Optional[OccupancyGrid] = None
+
+    def track_occupancy(self, on: bool = True) -> None:
+        """Count living mech-steps per map cell per match; finished episodes then carry ``occupancy``
+        (:class:`~echelon.env.occupancy.OccupancyGrid`). Off by default; it never alters the match."""
+        sim = self.sim
+        self._occupancy = OccupancyGrid(self.num_envs, sim.team, sim.X, sim.Y) if on else None
 
     def set_heuristic_weapon_fire_prob(self, p: float) -> None:
         """Probability (0..1) that each heuristic trigger pull fires, from the next step on.
@@ -106,6 +121,9 @@ class EchelonVecEnv:
         self.heuristic.seed(seed, self.match_ids)
         sim.reset_envs(allenv)
         observe(sim)
+        self._part_sums[...] = 0.0
+        if self._occupancy is not None:
+            self._occupancy.clear()
         self._start[...] = True
         self.final_state = {}
         self._seeded = True
@@ -147,6 +165,10 @@ class EchelonVecEnv:
         self._alive[...] = alive.reshape(-1)
         for k, arr in self._parts.items():
             self._rows(sim.reward_parts[..., RP[k]], arr)
+        if A:
+            self._part_sums += sim.reward_parts[:, C]
+        if self._occupancy is not None:
+            self._occupancy.add(sim.pos, sim.alive)
         obs = self._rows(sim.obs, self._obs)
         self._start[...] = False
         episodes = []
@@ -161,7 +183,8 @@ class EchelonVecEnv:
             for e in ended.tolist():
                 out = sim.outcome(e)
                 ret = sim.agent_stats[e, C if A else slice(None), AS["reward"]].mean()
-                episodes.append({"return": float(ret), "length": int(sim.step_count[e]), "outcome": out, "env": e})
+                episodes.append({"return": float(ret), "length": int(sim.step_count[e]), "outcome": out, "env": e,
+                                 **self._match_metrics(e)})
             self.heuristic.reseed_envs(ended)
             sim.reset_envs(ended)
             observe(sim, ended)
@@ -180,6 +203,20 @@ class EchelonVecEnv:
         if self._recent is not None:
             self._recent.append(self._state_of(0))
         return self._obs, self._reward, self._term, self._trunc, info
+
+    def _match_metrics(self, e: int) -> dict:
+        """Reward components, team returns and occupancy of match ``e`` (then zeroed for its next match)."""
+        out: dict = {}
+        if self.agents_per_env:
+            sums = self._part_sums[e]
+            out["reward_components"] = {k: float(sums[:, RP[k]].mean()) for k in REWARD_PARTS}
+            totals = self.sim.agent_stats[e, self.controlled, AS["reward"]]
+            out["team_returns"] = {team: float(totals[rows].mean()) for team, rows in self._team_rows.items()
+                                   if len(rows)}
+            sums[...] = 0.0
+        if self._occupancy is not None:
+            out["occupancy"] = self._occupancy.take(e)
+        return out
 
     def keep_recent_frames(self, n: int) -> None:
         """Keep match 0's drawable state after each of the last ``n`` steps (0 = off), for receipts."""

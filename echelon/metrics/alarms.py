@@ -122,7 +122,7 @@ class ReturnProgress:
     """
 
     def __init__(self, window: int) -> None:
-        self.w = _Windowed(N.EPISODE_RETURN_MEAN, window)
+        self.w = _Windowed(N.RETURNS_MEAN, window)
         self.spreads: deque[float] = deque(maxlen=window)
         self.first: Optional[float] = None
         self.spread = 0.0
@@ -139,7 +139,7 @@ class ReturnProgress:
         return gain if gain > 0.5 * self.spread and gain > 0 else 0.0
 
     def update(self, record: dict) -> None:
-        p10, p90 = _finite(record, N.EPISODE_RETURN_P10), _finite(record, N.EPISODE_RETURN_P90)
+        p10, p90 = _finite(record, N.RETURNS_P10), _finite(record, N.RETURNS_P90)
         full = self.w.push(record)
         if self.first is None and p10 is not None and p90 is not None:
             self.spreads.append(p90 - p10)
@@ -162,7 +162,7 @@ class KLHigh:
     name = "kl_high"
 
     def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
-        self.w, self.limit = _Windowed(N.POLICY_APPROX_KL, c.window), c.kl_factor * c.kl_target
+        self.w, self.limit = _Windowed(N.TRAIN_APPROX_KL, c.window), c.kl_factor * c.kl_target
         self.factor, self.target = c.kl_factor, c.kl_target
 
     def update(self, record: dict) -> Optional[Trouble]:
@@ -225,7 +225,7 @@ class EntropyCollapse:
     name = "entropy_collapse"
 
     def __init__(self, c: AlarmConfig, ret: ReturnProgress) -> None:
-        self.w, self.drop, self.floor = _Windowed(N.POLICY_ENTROPY, c.window), c.entropy_drop, c.entropy_floor
+        self.w, self.drop, self.floor = _Windowed(N.TRAIN_ENTROPY, c.window), c.entropy_drop, c.entropy_floor
         self.ret = ret
         self.first: Optional[float] = None
 

@@ -1,8 +1,20 @@
-"""MetricsHub: rolling episode windows + update records -> sinks (JSONL, console, W&B).
+"""MetricsHub: episodes from any number of workers + update records -> metric families -> sinks.
 
 A plain class, tested in-process; ``echelon.actors.metrics_actor.MetricsActor`` is its Ray
-shell. The JSONL file (``RUN_DIR/train_log.jsonl``) is the source of truth: one JSON object
-per line, flushed after every record, appended to across resumes. Keys are the constants of
+shell and the serial loop uses it directly. It keeps the last ``metrics.window`` finished
+episodes (compact records, :mod:`echelon.metrics.episodes`), the action samples the workers
+send, and the spatial grids since the last heat map. Each update record it completes with:
+
+- every update: ``returns/`` and, at ``metrics.level: full``, ``rewards/``, ``combat/``, ``zone/``
+  (:func:`echelon.metrics.families.window_families`);
+- every ``metrics.coordination_every`` updates: ``coordination/`` and ``perception/``;
+- every ``metrics.histogram_every``: ``distributions/`` histograms (window returns, the learner's
+  advantage sample, each named action dim from the workers' samples);
+- every ``metrics.spatial_every``: ``spatial/`` heat maps (PNG files under ``RUN_DIR/media/``);
+- every ``metrics.table_every``: ``episodes/agent_breakdown`` (one recent match, JSON file).
+
+The JSONL file (``RUN_DIR/train_log.jsonl``) is the source of truth: one JSON object per line,
+flushed after every record, appended to across resumes. Keys are the constants of
 :mod:`echelon.metrics.names`.
 """
 
@@ -16,99 +28,49 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from echelon.config import MetricsConfig
 from echelon.metrics import names as N
 from echelon.metrics.alarms import AlarmMonitor, alarm_config, format_warning
+from echelon.metrics.actions import column_histogram
+from echelon.metrics.episodes import agent_table, compact_episode
+from echelon.metrics.families import coordination_stats, perception_stats, window_families
+from echelon.metrics.media import MEDIA_DIR, Histogram, Image, Media, media_name, write_table
 from echelon.metrics.schema import make_trace_id
 from echelon.metrics.sinks import ConsoleSink, JsonlSink, Sink, WandbSink
+from echelon.metrics.spatial import SpatialAccumulator, render_heatmap
 
 LOG_NAME = "train_log.jsonl"
-
-# The team the learning policy drives in Echelon (env.blue = "policy" by default).
-POLICY_TEAM = "blue"
-
-
-def episode_winner(episode: dict) -> Optional[str]:
-    """``"blue" | "red" | "draw"`` for an Echelon episode dict, None when it has no outcome.
-
-    ENV_SPEC reports ``outcome`` as a dict with a ``winner`` key; a bare string is accepted too.
-    """
-    outcome = episode.get("outcome")
-    if isinstance(outcome, dict):
-        outcome = outcome.get("winner")
-    return outcome if isinstance(outcome, str) else None
-
-
-def episode_end_reason(episode: dict) -> Optional[str]:
-    """Why an Echelon episode ended (``"zone" | "elimination" | "time"``), None when not reported."""
-    outcome = episode.get("outcome")
-    reason = outcome.get("reason") if isinstance(outcome, dict) else None
-    return reason if isinstance(reason, str) else None
-
-
-# ENV_SPEC end reasons -> the window rate key of each.
-END_REASON_KEYS = {
-    "zone": N.EPISODE_END_ZONE_RATE,
-    "elimination": N.EPISODE_END_ELIMINATION_RATE,
-    "time": N.EPISODE_END_TIME_RATE,
-}
-
-
-def window_stats(
-    returns: Sequence[float],
-    lengths: Sequence[float],
-    winners: Sequence[Optional[str]],
-    reasons: Sequence[Optional[str]] = (),
-) -> dict:
-    """Summary of a window of finished episodes (pure function).
-
-    Returns the ``episode/*`` keys; rates are over episodes that reported an outcome (winner
-    rates) or an end reason (``episode/end_*_rate``) and are omitted when none did (CartPole),
-    so a missing win rate never reads as 0.
-    """
-    out: dict[str, float] = {}
-    if len(returns):
-        r = np.asarray(returns, dtype=np.float64)
-        out[N.EPISODE_RETURN_MEAN] = float(r.mean())
-        out[N.EPISODE_RETURN_P10] = float(np.percentile(r, 10))
-        out[N.EPISODE_RETURN_P90] = float(np.percentile(r, 90))
-        out[N.EPISODE_LENGTH_MEAN] = float(np.mean(np.asarray(lengths, dtype=np.float64)))
-    decided = [w for w in winners if w is not None]
-    if decided:
-        n = float(len(decided))
-        out[N.EPISODE_WIN_RATE] = sum(w == POLICY_TEAM for w in decided) / n
-        out[N.EPISODE_DRAW_RATE] = sum(w == "draw" for w in decided) / n
-        out[N.EPISODE_LOSS_RATE] = 1.0 - out[N.EPISODE_WIN_RATE] - out[N.EPISODE_DRAW_RATE]
-    ended = [r for r in reasons if r is not None]
-    if ended:
-        for reason, key in END_REASON_KEYS.items():
-            out[key] = sum(r == reason for r in ended) / float(len(ended))
-    return out
+MAX_ACTION_SAMPLES = 16  # newest worker samples kept between two histograms (one per fragment)
 
 
 class MetricsHub:
     """Aggregates finished episodes over a rolling window and writes records to sinks.
 
     Args:
-        run_dir: the run directory; the log goes to ``run_dir/train_log.jsonl`` (appended).
-        window: episodes in the rolling window (``metrics.window``).
+        run_dir: the run directory; the log goes to ``run_dir/train_log.jsonl`` (appended), media
+            files to ``run_dir/media/``.
+        window: episodes in the rolling window (overrides ``mcfg.window``).
         sinks: extra sinks besides the JSONL one (console, W&B); built by :meth:`from_config`.
         alarms: collapse alarms fed every update record; their warning records are written to
             the sinks and printed to stderr (None = no alarms).
+        mcfg: the metrics config (level and strides); defaults to :class:`MetricsConfig`.
     """
 
     def __init__(self, run_dir: str | Path, window: int = 100, sinks: Iterable[Sink] = (), run_id: str = "",
-                 alarms: Optional[AlarmMonitor] = None) -> None:
+                 mcfg: Optional[MetricsConfig] = None, alarms: Optional[AlarmMonitor] = None) -> None:
         self.alarms = alarms
         self.run_dir = Path(run_dir)
         self.run_id = run_id
+        self.mcfg = mcfg or MetricsConfig(window=window)
+        self.full = self.mcfg.level == "full"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / LOG_NAME
         self._jsonl = JsonlSink(self.log_path)
         self._sinks: list[Sink] = [self._jsonl, *sinks]
-        self._returns: deque[float] = deque(maxlen=window)
-        self._lengths: deque[float] = deque(maxlen=window)
-        self._winners: deque[Optional[str]] = deque(maxlen=window)
-        self._reasons: deque[Optional[str]] = deque(maxlen=window)
+        self._episodes: deque[dict] = deque(maxlen=window)
+        self._actions: deque[dict] = deque(maxlen=MAX_ACTION_SAMPLES)
+        self._spatial = SpatialAccumulator()
+        self._last_match: Optional[dict] = None  # newest episode with per-mech rows (the table)
         self.episode_count = 0
 
     @classmethod
@@ -120,34 +82,118 @@ class MetricsHub:
         sinks: list[Sink] = []
         if mcfg.console if console is None else console:
             sinks.append(ConsoleSink())
-        if mcfg.wandb_mode != "disabled":
-            sinks.append(WandbSink(cfg, run_dir))
+        wandb = WandbSink.create(cfg, run_dir)
+        if wandb is not None:
+            sinks.append(wandb)
         alarms = AlarmMonitor(alarm_config(cfg)) if mcfg.alarms else None
-        return cls(run_dir, window=mcfg.window, sinks=sinks, run_id=run_id, alarms=alarms)
+        return cls(run_dir, window=mcfg.window, sinks=sinks, run_id=run_id, mcfg=mcfg, alarms=alarms)
+
+    def add_sink(self, sink: Sink) -> None:
+        """One more sink for every record from now on (the metrics actor adds the Ray dashboard)."""
+        self._sinks.append(sink)
+
+    # -- input ---------------------------------------------------------------------------------
 
     def set_episode_count(self, count: int) -> None:
         """Continue the cumulative episode counter after a resume."""
         self.episode_count = int(count)
 
     def add_episodes(self, episodes: Sequence[dict]) -> None:
-        """Add finished-episode dicts (``return``, ``length``, optional ``outcome``: winner, reason)."""
-        for ep in episodes:
-            self._returns.append(float(ep["return"]))
-            self._lengths.append(float(ep["length"]))
-            self._winners.append(episode_winner(ep))
-            self._reasons.append(episode_end_reason(ep))
+        """Add finished episodes: raw env episode dicts or compact records (any worker, any order)."""
+        for raw in episodes:
+            ep = compact_episode(raw, full=self.full)
+            self._episodes.append(ep)
+            if self.full:
+                self._spatial.add(ep)
+                if ep.get("agents"):
+                    self._last_match = ep
         self.episode_count += len(episodes)
 
+    def add_action_sample(self, sample: Optional[dict]) -> None:
+        """Keep a worker's action sample (:func:`echelon.metrics.actions.sample_actions`) for the next histograms."""
+        if self.full and sample:
+            self._actions.append(sample)
+
+    def add_fragment(self, episodes: Sequence[dict], action_sample: Optional[dict] = None) -> None:
+        """What a worker sends per fragment: its finished episodes and at most one action sample."""
+        self.add_episodes(episodes)
+        self.add_action_sample(action_sample)
+
+    # -- output --------------------------------------------------------------------------------
+
     def window_stats(self) -> dict[str, float]:
-        stats = window_stats(self._returns, self._lengths, self._winners, self._reasons)
-        stats[N.EPISODE_COUNT] = self.episode_count
+        """The per-update families of the current window plus the cumulative episode count."""
+        stats = window_families(list(self._episodes), full=self.full)
+        stats[N.TRAIN_EPISODES] = self.episode_count
         return stats
 
+    def strided(self, update: int, advantages: Any = None) -> dict[str, Any]:
+        """The strided families due at ``update`` (``advantages``: the learner's sample, or None)."""
+        m, eps = self.mcfg, list(self._episodes)
+        out: dict[str, Any] = {}
+        if update % m.coordination_every == 0:
+            out.update(coordination_stats(eps))
+            out.update(perception_stats(eps))
+        if update % m.histogram_every == 0:
+            out.update(self._histograms(eps, advantages))
+        if update % m.spatial_every == 0:
+            out.update(self._heatmaps(update))
+        if update % m.table_every == 0 and self._last_match is not None:
+            columns, rows = agent_table(self._last_match)
+            caption = f"one match ended before update {update}: {self._last_match.get('winner')} won " \
+                      f"({self._last_match.get('reason')}, {self._last_match.get('length')} steps)"
+            out[N.EPISODES_AGENT_BREAKDOWN] = write_table(self.run_dir, N.EPISODES_AGENT_BREAKDOWN, update,
+                                                          columns, rows, caption)
+        return out
+
+    def _histograms(self, eps: list[dict], advantages: Any) -> dict[str, Histogram]:
+        bins = self.mcfg.histogram_bins
+        out: dict[str, Optional[Histogram]] = {
+            N.DIST_RETURNS: Histogram.of([ep["return"] for ep in eps], bins),
+            N.DIST_ADVANTAGES: Histogram.of(advantages, bins) if advantages is not None else None,
+        }
+        merged: dict[str, tuple[str, int, list]] = {}
+        for sample in self._actions:
+            for name, col in sample.items():
+                merged.setdefault(name, (col["kind"], col["n"], []))[2].append(np.asarray(col["values"]))
+        for name, (kind, n, parts) in merged.items():
+            out[N.action_hist_key(name)] = column_histogram(kind, n, np.concatenate(parts), bins)
+        self._actions.clear()
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _heatmaps(self, update: int) -> dict[str, Image]:
+        acc = self._spatial
+        if acc.matches == 0 or acc.map_size is None:
+            return {}
+        note = f"{acc.matches} matches before update {update}"
+        maps = [
+            (N.SPATIAL_DEATHS, list(acc.deaths), ["blue deaths", "red deaths"], "deaths"),
+            (N.SPATIAL_DAMAGE, [acc.damage], ["damage landed"], "HP"),
+        ]
+        if acc.movement.sum() > 0:
+            maps.append((N.SPATIAL_MOVEMENT, list(acc.movement), ["blue movement", "red movement"], "mech-steps"))
+        out = {}
+        for key, grids, titles, unit in maps:
+            rel = f"{MEDIA_DIR}/{media_name(key, update, '.png')}"
+            render_heatmap(self.run_dir / rel, grids, titles, f"{key}: {note}", acc.map_size, unit)
+            out[key] = Image(rel, f"{key}: {note}")
+        acc.reset()
+        return out
+
     def log_update(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Complete an update record (window, time, run and trace ids), write it; returns the record."""
-        full = {N.KIND: N.KIND_UPDATE, N.TIME: time.time(), N.RUN_ID: self.run_id, **record, **self.window_stats()}
-        if N.TRAIN_UPDATE in full:
-            full[N.TRACE_ID] = make_trace_id(self.run_id, full[N.TRAIN_UPDATE])
+        """Complete an update record (families, time, run and trace ids) and write it.
+
+        Returns the record as the log holds it (media as their JSON form, see
+        :meth:`echelon.metrics.media.Media.to_json`).
+        """
+        full = {N.KIND: N.KIND_UPDATE, N.TIME: time.time(), N.RUN_ID: self.run_id, **record}
+        advantages = full.pop(N.DIST_ADVANTAGES, None)  # the learner's raw sample, never logged as is
+        full.update(self.window_stats())
+        update = full.get(N.TRAIN_UPDATE)
+        if update is not None:
+            full[N.TRACE_ID] = make_trace_id(self.run_id, update)
+            if self.full:
+                full.update(self.strided(int(update), advantages))
         self._write(full)
         for warning in self.alarms.observe(full) if self.alarms is not None else ():
             warning = {N.TIME: time.time(), N.RUN_ID: self.run_id, **warning}
@@ -157,15 +203,26 @@ class MetricsHub:
             # Whatever the console setting: an alarm is rare (once per episode of trouble) and
             # is the line a user must not miss. Under Ray it reaches the driver's terminal too.
             print(format_warning(warning), file=sys.stderr, flush=True)
-        return full
+        return {k: (v.to_json() if isinstance(v, Media) else v) for k, v in full.items()}
 
     def log(self, records: Sequence[dict[str, Any]]) -> None:
-        """Write records of any kind (meta, resume, summary); update records get the window."""
+        """Write records of any kind (meta, resume, summary); update records get the families.
+
+        A summary record also gets ``system/episodes_received`` (this hub's episode count).
+        """
         for rec in records:
-            if rec.get(N.KIND, N.KIND_UPDATE) == N.KIND_UPDATE:
+            kind = rec.get(N.KIND, N.KIND_UPDATE)
+            if kind == N.KIND_UPDATE:
                 self.log_update(rec)
-            else:
-                self._write({N.TIME: time.time(), N.RUN_ID: self.run_id, **rec})
+                continue
+            extra: dict[str, Any] = {}
+            if kind == N.KIND_SUMMARY:
+                extra = {N.SYSTEM_EPISODES_RECEIVED: self.episode_count, **self.sink_stats()}
+            self._write({N.TIME: time.time(), N.RUN_ID: self.run_id, **rec, **extra})
+
+    def sink_stats(self) -> dict[str, int]:
+        """``system/sink_errors``: failed W&B calls so far (each reported once in the logs)."""
+        return {N.SYSTEM_SINK_ERRORS: sum(getattr(s, "errors", 0) for s in self._sinks)}
 
     def _write(self, record: dict[str, Any]) -> None:
         for sink in self._sinks:
@@ -175,14 +232,16 @@ class MetricsHub:
         for sink in self._sinks:
             sink.flush()
 
-    def close(self) -> None:
+    def close(self, checkpoint: Optional[str | Path] = None) -> None:
+        """Close every sink; ``checkpoint`` (the newest one) goes to W&B as an artifact first."""
         for sink in self._sinks:
+            if checkpoint is not None and isinstance(sink, WandbSink):
+                sink.log_checkpoint(checkpoint)
             sink.close()
 
     def wandb_location(self) -> Optional[str]:
-        """Where the W&B run lives (URL online, directory offline), None when disabled."""
+        """Where the W&B run lives (URL online, directory offline), None when disabled or failed."""
         for sink in self._sinks:
             if isinstance(sink, WandbSink):
                 return sink.location()
         return None
-

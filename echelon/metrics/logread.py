@@ -1,6 +1,7 @@
 """Reading ``train_log.jsonl`` back: parse, decode non-finite numbers, drop abandoned updates.
 
-Used by the validator and the plotter, so both see the same records. A resumed run appends to
+Used by the validator and the plotter, so both see the same records, with keys of an older
+schema renamed to the current spelling (:func:`rename_legacy_keys`). A resumed run appends to
 the same file; the interrupted process may have logged updates after its last checkpoint,
 which the resumed process redoes. The resume record names those update numbers
 (``resume/abandoned = [first, last]``) and :func:`standing_records` drops them, so every update
@@ -44,7 +45,24 @@ def parse_line(text: str) -> dict[str, Any]:
         raise ValueError(f"not valid JSON at column {exc.colno} ({exc.msg})") from None
     if not isinstance(value, dict):
         raise ValueError(f"a JSON {type(value).__name__}, expected an object")
-    return decode_nonfinite(value)
+    return rename_legacy_keys(decode_nonfinite(value))
+
+
+def rename_legacy_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with schema-1 key spellings renamed to schema 2 (:data:`names.RENAMED_IN_SCHEMA_2`).
+
+    A key already present under its new name wins (a record never holds both in practice).
+    """
+    if not any(old in record for old in N.RENAMED_IN_SCHEMA_2):
+        return record
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        new = N.RENAMED_IN_SCHEMA_2.get(key)
+        if new is None:
+            out[key] = value
+        elif new not in record:
+            out[new] = value
+    return out
 
 
 def scan_log(path: str | Path) -> tuple[list[LogLine], list[tuple[int, str]]]:

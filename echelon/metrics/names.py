@@ -1,10 +1,15 @@
 """Metric names: the one place they are spelled.
 
-Grouped by prefix (CleanRL / RLlib style): ``train/`` (progress counters and losses),
-``policy/`` (what the policy does: entropy, KL, clipping), ``perf/`` (throughput and pipeline
-health), ``episode/`` (finished-episode outcomes over a rolling window). Every record written to
-``train_log.jsonl`` uses these keys, whichever loop (serial or Ray) wrote it; a test checks that
-no two constants share a value and that each one starts with its group's prefix.
+Grouped by prefix (CleanRL / RLlib style), one name per quantity: ``train/`` (progress
+counters, losses, throughput), ``policy/`` (what the policy does on the update's batch),
+``returns/`` (finished episodes over a rolling window), ``rewards/`` (reward components),
+``combat/``, ``zone/``, the strided ``coordination/``, ``perception/``, ``distributions/``
+(histograms), ``spatial/`` (heat maps) and ``episodes/`` (tables), ``perf/`` (where the time
+goes) and ``system/`` (pipeline health). docs/observability.md says what each one measures and
+in which unit. Every record written to ``train_log.jsonl`` uses these keys, whichever loop
+(serial or Ray) wrote it; a test checks that no two constants share a value and that each one
+starts with its group's prefix. Families keyed per action dim or reward component are built by
+the ``*_key`` helpers at the bottom from their prefix constants.
 """
 
 from __future__ import annotations
@@ -23,19 +28,26 @@ RUN_ID = "run_id"  # every record: the run's id, kept across resumes (str)
 TRACE_ID = "trace_id"  # update and error records: "<run_id>:<update>"; the checkpoint of that update stores it
 SCHEMA_VERSION = "schema_version"  # meta record: version of echelon.metrics.schema (int)
 
-# train/: progress counters and losses.
+# train/: progress counters, losses and the optimiser's view of the update.
 TRAIN_UPDATE = "train/update"  # updates done (int)
 TRAIN_ENV_STEPS = "train/env_steps"  # env steps consumed by the learner (int; one step of one env copy)
 TRAIN_AGENT_STEPS = "train/agent_steps"  # agent steps consumed (int; rows x steps)
+TRAIN_EPISODES = "train/episodes"  # finished episodes received by the metrics actor, cumulative (int)
 TRAIN_POLICY_VERSION = "train/policy_version"  # learner version after this update (int)
+TRAIN_OPTIMIZER_STEPS = "train/optimizer_steps"  # Adam steps since the run started, cumulative (int)
 TRAIN_LOSS = "train/loss"
 TRAIN_POLICY_LOSS = "train/policy_loss"
 TRAIN_VALUE_LOSS = "train/value_loss"
 TRAIN_ENTROPY_LOSS = "train/entropy_loss"
+TRAIN_ENTROPY = "train/entropy"  # nats, mean over valid rows and minibatches
+TRAIN_APPROX_KL = "train/approx_kl"  # E[(r - 1) - log r], mean over minibatches
+TRAIN_CLIPFRAC = "train/clipfrac"  # share of valid rows with |r - 1| > clip_coef
 TRAIN_LR = "train/lr"  # mean policy learning rate of the update's optimiser steps
 TRAIN_CRITIC_LR = "train/critic_lr"  # the same for the value head (ppo.critic_lr)
 TRAIN_AUX_LOSS = "train/aux_loss"  # next-observation prediction MSE (model.aux_next_obs)
-TRAIN_GRAD_NORM = "train/grad_norm"
+TRAIN_GRAD_NORM = "train/grad_norm"  # L2 norm before clipping, mean over minibatches
+TRAIN_SPS = "train/env_steps_per_s"  # env steps per wall-clock second, since (re)start
+TRAIN_AGENT_SPS = "train/agent_steps_per_s"
 TRAIN_CURRICULUM = "train/curriculum_fire_prob"  # heuristic weapon_fire_prob in force (0..1)
 TRAIN_EPOCHS = "train/epochs"  # epochs run (fewer than ppo.epochs after a KL early stop)
 TRAIN_MINIBATCH_STEPS = "train/minibatch_steps"
@@ -44,39 +56,105 @@ TRAIN_VALUE_NORM_MEAN = "train/value_norm_mean"  # return normaliser statistics
 TRAIN_VALUE_NORM_STD = "train/value_norm_std"
 TRAIN_VALID_FRAC = "train/valid_frac"  # share of rows that reach the loss
 
-# policy/: behaviour of the policy during the update.
-POLICY_ENTROPY = "policy/entropy"
-POLICY_APPROX_KL = "policy/approx_kl"
-POLICY_CLIP_FRAC = "policy/clip_frac"
+# policy/: what the policy does, measured on the update's batch (valid rows only).
 POLICY_EXPLAINED_VAR = "policy/explained_variance"
-POLICY_LAG_MAX = "policy/lag_max"  # max (learner version - fragment version) consumed by this update
-POLICY_LAG_MEAN = "policy/lag_mean"
+POLICY_ADV_MEAN = "policy/advantage_mean"  # GAE advantages before normalisation, return units
+POLICY_ADV_STD = "policy/advantage_std"
+POLICY_VALUE_MEAN = "policy/value_mean"  # behaviour critic's predictions, return units
+POLICY_VALUE_STD = "policy/value_std"
+POLICY_ACTION_MEAN_NORM = "policy/action_mean_norm"  # L2 norm of the batch-mean continuous action (unit scale)
+POLICY_ACTION_STD = "policy/action_std"  # batch std of each continuous dim, averaged over dims
+POLICY_SATURATION = "policy/saturation_rate"  # share of continuous entries with |a| > 0.95
+POLICY_STD = "policy/std"  # the policy's current Gaussian std (pre-squash), mean over continuous dims
+# Per named discrete part: share of valid rows with the bit set (Bernoulli) or a non-zero choice
+# (Discrete); keys policy/trigger_rate/<name>, built by trigger_rate_key().
+POLICY_TRIGGER_RATE = "policy/trigger_rate/"
 
-# perf/: throughput and pipeline health.
-PERF_SPS = "perf/env_steps_per_s"  # env steps per wall-clock second, since (re)start
-PERF_AGENT_SPS = "perf/agent_steps_per_s"
-PERF_UPDATE_S = "perf/update_s"  # seconds the learner spent in this update
-PERF_LEARNER_SAMPLES_PER_S = "perf/learner_samples_per_s"  # agent steps / update seconds
-PERF_WAIT_S = "perf/driver_wait_s"  # seconds the driver waited for fragments for this update
-PERF_DROPPED_FRAGMENTS = "perf/dropped_fragments"  # cumulative, staler than max_policy_lag
-PERF_WORKER_RESTARTS = "perf/worker_restarts"  # cumulative worker losses seen by the driver
-PERF_LOST_FRAGMENTS = "perf/lost_fragments"  # cumulative, delivered to the driver and then lost (0 by design)
-PERF_NUM_WORKERS = "perf/num_workers"
-PERF_ELAPSED_S = "perf/elapsed_s"  # wall-clock seconds since this process started training
-
-# episode/: finished episodes over the rolling window (metrics.window episodes).
-EPISODE_COUNT = "episode/count"  # cumulative finished episodes
-EPISODE_RETURN_MEAN = "episode/return_mean"
-EPISODE_RETURN_P10 = "episode/return_p10"
-EPISODE_RETURN_P90 = "episode/return_p90"
-EPISODE_LENGTH_MEAN = "episode/length_mean"  # steps
-EPISODE_WIN_RATE = "episode/win_rate"  # fraction of windowed episodes won by blue (Echelon only)
-EPISODE_DRAW_RATE = "episode/draw_rate"
-EPISODE_LOSS_RATE = "episode/loss_rate"
+# returns/: finished episodes over the rolling window (metrics.window episodes).
+RETURNS_MEAN = "returns/mean"
+RETURNS_MEDIAN = "returns/median"
+RETURNS_P10 = "returns/p10"
+RETURNS_P90 = "returns/p90"
+RETURNS_STD = "returns/std"
+RETURNS_MAX = "returns/max"
+RETURNS_LENGTH_MEAN = "returns/length_mean"  # steps
+RETURNS_WINDOW = "returns/window_episodes"  # episodes in the window (<= metrics.window)
+RETURNS_MEAN_BLUE = "returns/mean_blue"  # per team, only when both teams learn (self-play)
+RETURNS_MEAN_RED = "returns/mean_red"
+RETURNS_WIN_RATE = "returns/win_rate"  # fraction of windowed episodes won by blue (Echelon only)
+RETURNS_DRAW_RATE = "returns/draw_rate"
+RETURNS_LOSS_RATE = "returns/loss_rate"
 # Share of windowed episodes that ended for each reason (Echelon only; ENV_SPEC outcome reasons).
-EPISODE_END_ZONE_RATE = "episode/end_zone_rate"
-EPISODE_END_ELIMINATION_RATE = "episode/end_elimination_rate"
-EPISODE_END_TIME_RATE = "episode/end_time_rate"
+RETURNS_END_ZONE_RATE = "returns/end_zone_rate"
+RETURNS_END_ELIMINATION_RATE = "returns/end_elimination_rate"
+RETURNS_END_TIME_RATE = "returns/end_time_rate"
+
+# rewards/: each reward component summed per learning agent over its match, averaged over the
+# agents and the window; keys rewards/<component> (reward_key()), plus their total.
+REWARDS_PREFIX = "rewards/"
+REWARDS_TOTAL = "rewards/total"
+
+# combat/ (policy team = blue), over the window.
+COMBAT_DAMAGE_DEALT = "combat/damage_dealt"  # HP points dealt per policy mech per match
+COMBAT_DAMAGE_TAKEN = "combat/damage_taken"  # HP points taken per policy mech per match
+COMBAT_DAMAGE_RATIO = "combat/damage_ratio"  # dealt / (dealt + taken), team totals; 0.5 = even
+COMBAT_KILLS = "combat/kills"  # enemy mechs killed per match
+COMBAT_DEATHS = "combat/deaths"  # own mechs lost per match
+COMBAT_KILL_PARTICIPATION = "combat/kill_participation"  # (kills + assists) / team kills, per mech
+COMBAT_SURVIVAL_RATE = "combat/survival_rate"  # share of policy mechs alive at the end
+
+# zone/, as fractions of the match, over the window.
+ZONE_CONTROL_MARGIN = "zone/control_margin"  # (blue - red zone point-ticks) / match steps, in [-1, 1]
+ZONE_CONTESTED_RATIO = "zone/contested_ratio"  # contested steps / match steps
+ZONE_FIRST_ENTRY = "zone/first_entry_frac"  # first step anyone entered / match steps (1 = never)
+
+# coordination/ (strided: metrics.coordination_every), policy team, over the window.
+COORD_PACK_DISPERSION = "coordination/pack_dispersion"  # m, mean distance of pack mates to their centroid
+COORD_CENTROID_ZONE_DIST = "coordination/centroid_zone_dist"  # m, pack centroid to zone centre
+COORD_FOCUS_FIRE = "coordination/focus_fire"  # damage on the most-damaged enemy / damage dealt
+
+# perception/ (strided with coordination/), policy team, over the window.
+PERCEPTION_VISIBLE_CONTACTS = "perception/visible_contacts"  # contacts per living mech per step
+PERCEPTION_HOSTILE_FILTER = "perception/hostile_filter_rate"  # share of living mech-steps with hostile_only on
+PERCEPTION_ECM = "perception/scout_ecm_rate"  # share of living scout-steps with ECM on
+PERCEPTION_ECCM = "perception/scout_eccm_rate"  # share of living scout-steps with ECCM on
+
+# distributions/ (strided: metrics.histogram_every): histograms.
+DIST_RETURNS = "distributions/returns"  # window episode returns
+DIST_ADVANTAGES = "distributions/advantages"  # a subsample of the update's GAE advantages
+DIST_ACTION = "distributions/action/"  # per named action dim: distributions/action/<name> (action_hist_key())
+
+# spatial/ (strided: metrics.spatial_every): heat maps over the map (images).
+SPATIAL_DEATHS = "spatial/deaths"  # deaths per cell, both teams
+SPATIAL_DAMAGE = "spatial/damage"  # HP damage landed per cell
+SPATIAL_MOVEMENT = "spatial/movement"  # living policy-mech steps per cell
+
+# episodes/ (strided: metrics.table_every): tables.
+EPISODES_AGENT_BREAKDOWN = "episodes/agent_breakdown"  # one recent match, a row per mech
+
+# perf/: where the time goes.
+PERF_UPDATE_S = "perf/update_s"  # seconds the learner spent in this update (learning time)
+PERF_LEARNER_SAMPLES_PER_S = "perf/learner_samples_per_s"  # agent steps / update seconds
+PERF_LEARNER_PREPARE_S = "perf/learner_prepare_s"  # GAE, normalisers, segments (per update)
+PERF_LEARNER_FORWARD_S = "perf/learner_forward_s"  # loss forward passes (per update)
+PERF_LEARNER_BACKWARD_S = "perf/learner_backward_s"  # backward, clipping, optimiser steps (per update)
+PERF_WAIT_S = "perf/driver_wait_s"  # seconds the driver waited for fragments for this update
+PERF_ELAPSED_S = "perf/elapsed_s"  # wall-clock seconds since this process started training
+PERF_WORKER_SAMPLE_S = "perf/worker_sample_s"  # collection: seconds per fragment in the collector
+PERF_WORKER_ENV_STEP_S = "perf/worker_env_step_s"  # seconds per fragment in env.step
+PERF_WORKER_INFERENCE_S = "perf/worker_inference_s"  # seconds per fragment in policy inference
+PERF_FRAGMENT_SEND_S = "perf/fragment_send_s"  # seconds from the worker's return to the driver's receipt
+
+# system/: pipeline health.
+SYSTEM_DROPPED_FRAGMENTS = "system/dropped_fragments"  # cumulative, staler than max_policy_lag
+SYSTEM_WORKER_RESTARTS = "system/worker_restarts"  # cumulative worker losses seen by the driver
+SYSTEM_LOST_FRAGMENTS = "system/lost_fragments"  # cumulative, delivered to the driver and then lost (0 by design)
+SYSTEM_NUM_WORKERS = "system/num_workers"
+SYSTEM_POLICY_LAG_MAX = "system/policy_lag_max"  # max (learner version - fragment version) consumed by this update
+SYSTEM_POLICY_LAG_MEAN = "system/policy_lag_mean"
+SYSTEM_EPISODES_SENT = "system/episodes_sent"  # summary: episodes the live workers sent (sum of their counts)
+SYSTEM_EPISODES_RECEIVED = "system/episodes_received"  # summary: episodes the metrics actor received
+SYSTEM_SINK_ERRORS = "system/sink_errors"  # summary: failed W&B calls (reported once, never fatal)
 
 # Resume record fields.
 RESUME_FROM = "resume/checkpoint"  # path of the checkpoint resumed from
@@ -97,11 +175,16 @@ WARNING_MESSAGE = "warning/message"  # what was seen and what to try
 WARNING_VALUE = "warning/value"  # the watched value at the warning (its window statistic)
 WARNING_THRESHOLD = "warning/threshold"  # the threshold it crossed
 
-GROUPS = ("train/", "policy/", "perf/", "episode/", "resume/", "error/", "warning/")
+GROUPS = (
+    "train/", "policy/", "returns/", "rewards/", "combat/", "zone/", "coordination/", "perception/",
+    "distributions/", "spatial/", "episodes/", "perf/", "system/", "resume/", "error/", "warning/",
+)
+# Families logged on a stride (metrics.*_every updates) rather than every update.
+STRIDED_GROUPS = ("coordination/", "perception/", "distributions/", "spatial/", "episodes/")
 
 # Keys every update record carries, whichever loop (serial or Ray) wrote it; a test checks both
-# modes' logs against this list. Optional on top: episode/* window stats other than the count
-# (absent until an episode finishes; rates only for envs that report outcomes),
+# modes' logs against this list. Optional on top: returns/* and the per-episode families (absent
+# until an episode finishes; rates only for envs that report outcomes), the strided families,
 # train/curriculum_fire_prob (Ray runs with ray.curriculum_fire_prob_start set) and
 # policy/explained_variance (absent when undefined: a constant return target has no variance).
 REQUIRED_UPDATE_KEYS = (
@@ -123,23 +206,75 @@ REQUIRED_UPDATE_KEYS = (
     TRAIN_VALUE_NORM_MEAN,
     TRAIN_VALUE_NORM_STD,
     TRAIN_VALID_FRAC,
-    POLICY_ENTROPY,
-    POLICY_APPROX_KL,
-    POLICY_CLIP_FRAC,
-    POLICY_LAG_MAX,
-    POLICY_LAG_MEAN,
-    PERF_SPS,
-    PERF_AGENT_SPS,
+    TRAIN_ENTROPY,
+    TRAIN_APPROX_KL,
+    TRAIN_CLIPFRAC,
+    TRAIN_SPS,
+    TRAIN_AGENT_SPS,
+    TRAIN_EPISODES,
+    SYSTEM_POLICY_LAG_MAX,
+    SYSTEM_POLICY_LAG_MEAN,
+    SYSTEM_DROPPED_FRAGMENTS,
+    SYSTEM_WORKER_RESTARTS,
+    SYSTEM_LOST_FRAGMENTS,
+    SYSTEM_NUM_WORKERS,
     PERF_UPDATE_S,
     PERF_LEARNER_SAMPLES_PER_S,
     PERF_WAIT_S,
-    PERF_DROPPED_FRAGMENTS,
-    PERF_WORKER_RESTARTS,
-    PERF_LOST_FRAGMENTS,
-    PERF_NUM_WORKERS,
     PERF_ELAPSED_S,
-    EPISODE_COUNT,
 )
+
+# Log schema 1 spelled these quantities differently; readers (echelon.metrics.logread) rename
+# them on the way in, so a log started before schema 2 (and resumed after it) reads as one.
+# One name per quantity: nothing writes the old spellings any more.
+RENAMED_IN_SCHEMA_2 = {
+    "episode/count": TRAIN_EPISODES,
+    "policy/entropy": TRAIN_ENTROPY,
+    "policy/approx_kl": TRAIN_APPROX_KL,
+    "policy/clip_frac": TRAIN_CLIPFRAC,
+    "perf/env_steps_per_s": TRAIN_SPS,
+    "perf/agent_steps_per_s": TRAIN_AGENT_SPS,
+    "perf/dropped_fragments": SYSTEM_DROPPED_FRAGMENTS,
+    "perf/worker_restarts": SYSTEM_WORKER_RESTARTS,
+    "perf/lost_fragments": SYSTEM_LOST_FRAGMENTS,
+    "perf/num_workers": SYSTEM_NUM_WORKERS,
+    "policy/lag_max": SYSTEM_POLICY_LAG_MAX,
+    "policy/lag_mean": SYSTEM_POLICY_LAG_MEAN,
+    "episode/return_mean": RETURNS_MEAN,
+    "episode/return_p10": RETURNS_P10,
+    "episode/return_p90": RETURNS_P90,
+    "episode/length_mean": RETURNS_LENGTH_MEAN,
+    "episode/win_rate": RETURNS_WIN_RATE,
+    "episode/draw_rate": RETURNS_DRAW_RATE,
+    "episode/loss_rate": RETURNS_LOSS_RATE,
+    "episode/end_zone_rate": RETURNS_END_ZONE_RATE,
+    "episode/end_elimination_rate": RETURNS_END_ELIMINATION_RATE,
+    "episode/end_time_rate": RETURNS_END_TIME_RATE,
+}
+
+
+def trigger_rate_key(action_name: str) -> str:
+    """``policy/trigger_rate/<action_name>`` (e.g. ``primary``, ``ewar``)."""
+    return POLICY_TRIGGER_RATE + action_name
+
+
+def reward_key(component: str) -> str:
+    """``rewards/<component>`` (e.g. ``zone``, ``kill``)."""
+    return REWARDS_PREFIX + component
+
+
+def action_hist_key(action_name: str) -> str:
+    """``distributions/action/<action_name>`` (e.g. ``forward``, ``yaw``)."""
+    return DIST_ACTION + action_name
+
+
+# Prefixes of the families keyed per action dim or reward component (see the *_key helpers).
+DYNAMIC_PREFIXES = (POLICY_TRIGGER_RATE, REWARDS_PREFIX, DIST_ACTION)
+
+
+def is_metric_key(key: str) -> bool:
+    """True for a constant defined here or a key built by one of the ``*_key`` helpers."""
+    return key in all_names().values() or (key.startswith(DYNAMIC_PREFIXES) and key not in DYNAMIC_PREFIXES)
 
 
 def all_names() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Training curves from ``train_log.jsonl`` files: one multi-panel PNG against env steps.
 
-Panels, when their series are in the log: episode return (mean with the p10–p90 band),
+Panels, when their series are in the log: episode return (``returns/``: mean with the p10–p90 band),
 win/draw/loss rates, end reasons, entropy and approx KL, value and policy loss, throughput and
 policy lag; then one small panel per other numeric metric found in the update records (so new
 metric families show up without a change here). Resumes are dashed vertical lines. Several
@@ -45,14 +45,14 @@ class Panel:
 
 
 PANELS = (
-    Panel("Episode return (mean, p10-p90)", (N.EPISODE_RETURN_MEAN,), band=(N.EPISODE_RETURN_P10, N.EPISODE_RETURN_P90),
+    Panel("Episode return (mean, p10-p90)", (N.RETURNS_MEAN,), band=(N.RETURNS_P10, N.RETURNS_P90),
           ylabel="return"),
-    Panel("Outcomes", (N.EPISODE_WIN_RATE, N.EPISODE_DRAW_RATE, N.EPISODE_LOSS_RATE), ylabel="rate"),
-    Panel("End reasons", (N.EPISODE_END_ZONE_RATE, N.EPISODE_END_ELIMINATION_RATE, N.EPISODE_END_TIME_RATE),
+    Panel("Outcomes", (N.RETURNS_WIN_RATE, N.RETURNS_DRAW_RATE, N.RETURNS_LOSS_RATE), ylabel="rate"),
+    Panel("End reasons", (N.RETURNS_END_ZONE_RATE, N.RETURNS_END_ELIMINATION_RATE, N.RETURNS_END_TIME_RATE),
           ylabel="rate"),
-    Panel("Entropy and approx KL", (N.POLICY_ENTROPY,), (N.POLICY_APPROX_KL,)),
+    Panel("Entropy and approx KL", (N.TRAIN_ENTROPY,), (N.TRAIN_APPROX_KL,)),
     Panel("Value and policy loss", (N.TRAIN_VALUE_LOSS,), (N.TRAIN_POLICY_LOSS,)),
-    Panel("Throughput and policy lag", (N.PERF_SPS,), (N.POLICY_LAG_MEAN, N.POLICY_LAG_MAX)),
+    Panel("Throughput and policy lag", (N.TRAIN_SPS,), (N.SYSTEM_POLICY_LAG_MEAN, N.SYSTEM_POLICY_LAG_MAX)),
 )
 
 # Counters and clocks: the x axis or bookkeeping, not curves worth a panel.
@@ -62,11 +62,12 @@ _NOT_CURVES = {
     N.TRAIN_ENV_STEPS,
     N.TRAIN_AGENT_STEPS,
     N.TRAIN_POLICY_VERSION,
-    N.EPISODE_COUNT,
+    N.TRAIN_EPISODES,
     N.PERF_ELAPSED_S,
     "train/optimizer_steps",
 }
-_FAMILY_ORDER = ("episode/", "policy/", "train/", "perf/")
+_FAMILY_ORDER = ("returns/", "train/", "policy/", "rewards/", "combat/", "zone/", "coordination/", "perception/",
+                 "perf/", "system/")
 _STYLES = ("-", "--", ":", "-.")
 
 
@@ -208,9 +209,15 @@ def _draw_panel(ax: Any, panel: Panel, runs: Sequence[RunCurves], smoothing: int
                 if key not in run.series or not np.isfinite(run.series[key]).any():
                     continue
                 raw = run.series[key]
+                # Strided families (coordination/, perception/) hold a value every few updates:
+                # join the points they have instead of leaving NaN gaps between them.
+                ok = np.isfinite(raw)
+                marker = "." if ok.sum() < len(raw) else None
                 if smoothing > 1:
-                    target.plot(run.steps, raw, color=colour, linestyle=style_of[key], linewidth=0.8, alpha=0.25)
-                target.plot(run.steps, smooth(raw, smoothing), color=colour, linestyle=style_of[key], linewidth=1.6)
+                    target.plot(run.steps[ok], raw[ok], color=colour, linestyle=style_of[key], linewidth=0.8,
+                                alpha=0.25)
+                target.plot(run.steps[ok], smooth(raw, smoothing)[ok], color=colour, linestyle=style_of[key],
+                            linewidth=1.6, marker=marker)
             if panel.band and target is ax and all(k in run.series for k in panel.band):
                 low, high = (smooth(run.series[k], smoothing) for k in panel.band)
                 target.fill_between(run.steps, low, high, color=colour, alpha=0.18, linewidth=0)

@@ -34,13 +34,13 @@ LEARNER_KEYS = {
     "critic_lr": N.TRAIN_CRITIC_LR,
     "aux_loss": N.TRAIN_AUX_LOSS,
     "grad_norm": N.TRAIN_GRAD_NORM,
-    "entropy": N.POLICY_ENTROPY,
-    "approx_kl": N.POLICY_APPROX_KL,
-    "clip_frac": N.POLICY_CLIP_FRAC,
-    "clipfrac": N.POLICY_CLIP_FRAC,
+    "entropy": N.TRAIN_ENTROPY,
+    "approx_kl": N.TRAIN_APPROX_KL,
+    "clip_frac": N.TRAIN_CLIPFRAC,
+    "clipfrac": N.TRAIN_CLIPFRAC,
     "explained_variance": N.POLICY_EXPLAINED_VAR,
-    "lag_max": N.POLICY_LAG_MAX,
-    "lag_mean": N.POLICY_LAG_MEAN,
+    "lag_max": N.SYSTEM_POLICY_LAG_MAX,
+    "lag_mean": N.SYSTEM_POLICY_LAG_MEAN,
     "update_s": N.PERF_UPDATE_S,
     "learner_samples_per_s": N.PERF_LEARNER_SAMPLES_PER_S,
     "epochs": N.TRAIN_EPOCHS,
@@ -49,7 +49,18 @@ LEARNER_KEYS = {
     "value_norm_mean": N.TRAIN_VALUE_NORM_MEAN,
     "value_norm_std": N.TRAIN_VALUE_NORM_STD,
     "valid_frac": N.TRAIN_VALID_FRAC,
+    "optimizer_steps": N.TRAIN_OPTIMIZER_STEPS,
+    "learner_prepare_s": N.PERF_LEARNER_PREPARE_S,
+    "learner_forward_s": N.PERF_LEARNER_FORWARD_S,
+    "learner_backward_s": N.PERF_LEARNER_BACKWARD_S,
+    # Rollout-side timings (the driver's WorkerSet, the serial loop's collector): per fragment.
+    "worker_sample_s": N.PERF_WORKER_SAMPLE_S,
+    "worker_env_step_s": N.PERF_WORKER_ENV_STEP_S,
+    "worker_inference_s": N.PERF_WORKER_INFERENCE_S,
+    "fragment_send_s": N.PERF_FRAGMENT_SEND_S,
 }
+# Counters among them: logged as ints.
+_INT_KEYS = (N.TRAIN_OPTIMIZER_STEPS,)
 # Counted by the loop (env_steps, agent_steps), written once (version) or measured by
 # measured_update instead (learn_s, the same interval as update_s).
 _COUNTED = ("env_steps", "agent_steps", "version", "learn_s")
@@ -61,10 +72,8 @@ def learner_stats_to_record(stats: dict[str, Any]) -> dict[str, Any]:
     for key, value in stats.items():
         if key in _COUNTED:
             continue
-        if "/" in key:
-            out[key] = value
-        else:
-            out[LEARNER_KEYS.get(key, "train/" + key)] = value
+        name = key if "/" in key else LEARNER_KEYS.get(key, "train/" + key)
+        out[name] = int(value) if name in _INT_KEYS else value
     return out
 
 
@@ -106,10 +115,10 @@ def counter_fields(c: Counters) -> dict[str, Any]:
         N.TRAIN_UPDATE: c.update,
         N.TRAIN_ENV_STEPS: c.env_steps,
         N.TRAIN_AGENT_STEPS: c.agent_steps,
-        N.EPISODE_COUNT: c.episodes,
-        N.PERF_DROPPED_FRAGMENTS: c.dropped_fragments,
-        N.PERF_WORKER_RESTARTS: c.worker_restarts,
-        N.PERF_LOST_FRAGMENTS: c.lost_fragments,
+        N.TRAIN_EPISODES: c.episodes,
+        N.SYSTEM_DROPPED_FRAGMENTS: c.dropped_fragments,
+        N.SYSTEM_WORKER_RESTARTS: c.worker_restarts,
+        N.SYSTEM_LOST_FRAGMENTS: c.lost_fragments,
     }
 
 
@@ -184,13 +193,13 @@ def update_record(
         N.TRAIN_AGENT_STEPS: c.agent_steps,
         N.TRAIN_POLICY_VERSION: int(version),
         **learner_stats_to_record(stats),
-        N.PERF_SPS: (c.env_steps - env_steps_at_start) / elapsed,
-        N.PERF_AGENT_SPS: (c.agent_steps - agent_steps_at_start) / elapsed,
+        N.TRAIN_SPS: (c.env_steps - env_steps_at_start) / elapsed,
+        N.TRAIN_AGENT_SPS: (c.agent_steps - agent_steps_at_start) / elapsed,
         N.PERF_WAIT_S: wait_s,
-        N.PERF_DROPPED_FRAGMENTS: c.dropped_fragments,
-        N.PERF_WORKER_RESTARTS: c.worker_restarts,
-        N.PERF_LOST_FRAGMENTS: c.lost_fragments,
-        N.PERF_NUM_WORKERS: num_workers,
+        N.SYSTEM_DROPPED_FRAGMENTS: c.dropped_fragments,
+        N.SYSTEM_WORKER_RESTARTS: c.worker_restarts,
+        N.SYSTEM_LOST_FRAGMENTS: c.lost_fragments,
+        N.SYSTEM_NUM_WORKERS: num_workers,
         N.PERF_ELAPSED_S: elapsed_s,
     }
     if curriculum is not None:
@@ -203,15 +212,23 @@ def update_record(
     return record
 
 
-def summary_record(c: Counters, *, stopped_by: str, checkpoint: Optional[str | Path], elapsed_s: float) -> dict:
-    """The last record of a run (or of one leg of a resumed run)."""
-    return {
+def summary_record(c: Counters, *, stopped_by: str, checkpoint: Optional[str | Path], elapsed_s: float,
+                   episodes_sent: Optional[int] = None) -> dict:
+    """The last record of a run (or of one leg of a resumed run).
+
+    ``episodes_sent``: finished episodes the live rollout workers say they sent to the metrics
+    actor (``system/episodes_sent``; the hub adds what it received, ``system/episodes_received``).
+    """
+    record = {
         N.KIND: N.KIND_SUMMARY,
         "stopped_by": stopped_by,
         "checkpoint": str(checkpoint) if checkpoint else None,
         **counter_fields(c),
         N.PERF_ELAPSED_S: elapsed_s,
     }
+    if episodes_sent is not None:
+        record[N.SYSTEM_EPISODES_SENT] = int(episodes_sent)
+    return record
 
 
 def abandoned_updates(log_path: str | Path, resumed_update: int) -> Optional[list[int]]:

@@ -38,7 +38,11 @@ from typing import Any
 
 from echelon.metrics import names as N
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions a reader accepts. Version 1 spelled some keys differently
+# (:data:`echelon.metrics.names.RENAMED_IN_SCHEMA_2`); :mod:`echelon.metrics.logread` renames them on
+# the way in, so a version-1 log, or one resumed across the change, is checked as version 2.
+READABLE_VERSIONS = (1, 2)
 
 # Type tags of the schema tables (the validator names them in its messages). Booleans are not
 # numbers here, although Python's bool is an int: a flag logged where a count belongs is a bug.
@@ -88,7 +92,7 @@ COUNTER_KEYS: dict[str, tuple[str, ...]] = {
     N.TRAIN_UPDATE: (INT,),
     N.TRAIN_ENV_STEPS: (INT,),
     N.TRAIN_AGENT_STEPS: (INT,),
-    N.EPISODE_COUNT: (INT,),
+    N.TRAIN_EPISODES: (INT,),
 }
 
 # Update-record keys that count things and so must be ints; every other required update key
@@ -98,16 +102,16 @@ _UPDATE_INTS = (
     N.TRAIN_ENV_STEPS,
     N.TRAIN_AGENT_STEPS,
     N.TRAIN_POLICY_VERSION,
-    N.PERF_DROPPED_FRAGMENTS,
-    N.PERF_WORKER_RESTARTS,
-    N.PERF_LOST_FRAGMENTS,
-    N.PERF_NUM_WORKERS,
-    N.EPISODE_COUNT,
+    N.SYSTEM_DROPPED_FRAGMENTS,
+    N.SYSTEM_WORKER_RESTARTS,
+    N.SYSTEM_LOST_FRAGMENTS,
+    N.SYSTEM_NUM_WORKERS,
+    N.TRAIN_EPISODES,
 )
 
 # Optimizer steps, cumulative over the run (train/minibatch_steps is per update). Optional in
-# update records; checked for monotonicity when present.
-TRAIN_OPTIMIZER_STEPS = "train/optimizer_steps"
+# update records (a skipped update writes none); checked for monotonicity when present.
+TRAIN_OPTIMIZER_STEPS = N.TRAIN_OPTIMIZER_STEPS
 
 REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_META: {

@@ -6,8 +6,9 @@ belong to ``scripts/validate_train_log.py``.
 
 What is checked:
 
-- every line is one JSON object; the first record is ``meta``; every meta record carries
-  ``schema_version`` equal to :data:`~echelon.metrics.schema.SCHEMA_VERSION`;
+- every line is one JSON object; the first record is ``meta``; every meta record carries a
+  ``schema_version`` of :data:`~echelon.metrics.schema.READABLE_VERSIONS` (keys of version 1 are
+  read under their version-2 names);
 - per kind, the required keys are present with the declared types (extra keys are allowed);
 - every record carries the run's ``run_id``; update and error records carry
   ``trace_id == "<run_id>:<train/update>"``, and so do warning records;
@@ -231,9 +232,10 @@ class _Checker:
         if _int(version) is not None:
             if self.schema_version is None:
                 self.schema_version = version
-            if version != S.SCHEMA_VERSION:
+            if version not in S.READABLE_VERSIONS:
                 self.defect(
-                    lineno, f"schema_version {version} is not {S.SCHEMA_VERSION}, the version this validator checks"
+                    lineno, f"schema_version {version} is not one of {S.READABLE_VERSIONS}, the versions this "
+                    "validator checks"
                 )
         mode = rec.get("mode")
         if isinstance(mode, str) and mode not in S.MODES:

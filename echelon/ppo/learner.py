@@ -31,6 +31,9 @@ import torch
 from gymnasium import spaces
 
 from echelon.config import TrainConfig
+from echelon.metrics import names as N
+from echelon.metrics.actions import action_columns
+from echelon.metrics.policy_stats import batch_policy_stats
 from echelon.model.actor_critic import ActorCritic, LSTMState, build_policy
 from echelon.ppo.buffer import Fragment, SegmentBuffer
 from echelon.ppo.gae import compute_gae
@@ -112,8 +115,10 @@ class Learner:
         self.version = 0
         self.env_steps = 0
         self.updates = 0
+        self.optimizer_steps = 0  # Adam steps, cumulative (train/optimizer_steps)
         self.amp = cfg.learner.amp and self.device.type == "cuda"
         self._buffer: SegmentBuffer | None = None
+        self._columns = action_columns(action_space)  # named action dims for the policy/ stats
 
     # -- weights -----------------------------------------------------------------------------
     def get_weights(self) -> tuple[int, dict]:
@@ -130,7 +135,8 @@ class Learner:
             "model": self.get_weights()[1],
             "optimizer": self.optimizer.state_dict(),
             "counters": {"version": self.version, "env_steps": self.env_steps, "updates": self.updates,
-                         "adaptive_lr": self.adaptive_lr},
+                         "adaptive_lr": self.adaptive_lr,
+                         "optimizer_steps": self.optimizer_steps},
         }
 
     def load_state_dict(self, d: dict) -> None:
@@ -142,6 +148,7 @@ class Learner:
         ppo = self.cfg.ppo
         # Checkpoints from before adaptive_kl carry no rate: start from ppo.lr.
         self.adaptive_lr = min(max(float(d["counters"].get("adaptive_lr", ppo.lr)), ppo.lr_min), ppo.lr_cap)
+        self.optimizer_steps = int(d["counters"].get("optimizer_steps", 0))  # absent in older checkpoints
 
     # -- update ------------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -272,15 +279,27 @@ class Learner:
         if report is not None:
             return self._skip(fragments, report, t_start)
         self.policy.train()
+        t_prep = time.perf_counter()
         buf = self._prepare(fragments)
+        prepare_s = time.perf_counter() - t_prep
         lr = self._lr()
         critic_lr = self._set_lr(lr)
         lrs, critic_lrs = [], []
+        # The behaviour data does not change across epochs: its policy/ statistics once, on device.
+        batch_stats = batch_policy_stats(buf.advantages, self.policy.denormalize_value(buf.values), buf.actions,
+                                         buf.loss_mask, self._columns, self.policy)
+        if self._wants_advantage_sample():
+            batch_stats[N.DIST_ADVANTAGES] = _subsample(buf.advantages[buf.loss_mask], ADVANTAGE_SAMPLE)
 
         S = buf.S
         n_mb = min(ppo.num_minibatches, S)
-        sums: dict[str, float] = {}
-        grad_norms, n_steps, stopped = [], 0, False
+        # Loss statistics are summed on the device and read back once, after the last minibatch;
+        # per minibatch the host reads only the three numbers it must act on (finite loss and
+        # gradient, the KL early stop), in one transfer.
+        sums: dict[str, torch.Tensor] = {}
+        grad_norm_sum = torch.zeros((), device=self.device)
+        n_steps, stopped = 0, False
+        timer = _PhaseTimer(self.device)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
         epochs_run = 0
         for epoch in range(ppo.epochs):
@@ -289,33 +308,36 @@ class Learner:
                 self._recompute_advantages(buf)
             perm = torch.randperm(S, device=self.device)
             for idx in torch.tensor_split(perm, n_mb):
+                timer.start()
                 with autocast:
                     loss, stats = segment_loss(self.policy, buf.minibatch(idx), ppo, ppo.burn_in)
+                timer.lap("forward")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 # Norm before clipping: the number that tells whether clipping is active.
                 gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), ppo.max_grad_norm)
-                if not (math.isfinite(float(loss.detach())) and math.isfinite(float(gn))):
+                loss_v, gn_v, kl_v = torch.stack([loss.detach().float(), gn.float(),
+                                                  stats["approx_kl"].float()]).cpu().tolist()
+                if not (math.isfinite(loss_v) and math.isfinite(gn_v)):
                     self.optimizer.zero_grad(set_to_none=True)
-                    where = "loss" if not math.isfinite(float(loss.detach())) else "gradient"
+                    where = "loss" if not math.isfinite(loss_v) else "gradient"
                     report = {"where": where, "epoch": epochs_run, "minibatch_step": n_steps,
                               "batch": batch_statistics(fragments), "rows": []}
                     return self._skip(fragments, report, t_start, steps_done=n_steps)
                 if ppo.lr_schedule == "adaptive_kl":
                     # Before the step, as rsl_rl does: this minibatch's KL (measured before its
                     # own step) already says whether the steps so far were too large or small.
-                    lr = self.adaptive_lr = adaptive_kl_lr(
-                        lr, float(stats["approx_kl"]), ppo.desired_kl, ppo.lr_min, ppo.lr_cap
-                    )
+                    lr = self.adaptive_lr = adaptive_kl_lr(lr, kl_v, ppo.desired_kl, ppo.lr_min, ppo.lr_cap)
                     critic_lr = self._set_lr(lr)
                 lrs.append(lr)
                 critic_lrs.append(critic_lr)
                 self.optimizer.step()
-                grad_norms.append(float(gn))
+                timer.lap("backward")
+                grad_norm_sum = grad_norm_sum + gn.detach().float()
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums[k] + v.float() if k in sums else v.float()
                 n_steps += 1
-                if ppo.target_kl is not None and float(stats["approx_kl"]) > ppo.target_kl:
+                if ppo.target_kl is not None and kl_v > ppo.target_kl:
                     stopped = True
                     break
             if stopped:
@@ -326,24 +348,37 @@ class Learner:
                 self.policy.obs_norm.merge(f.obs_moments)
         self.version += 1
         self.updates += 1
+        self.optimizer_steps += n_steps
         self.env_steps += sum(int(f.env_steps) for f in fragments)
-        out = {k: v / max(n_steps, 1) for k, v in sums.items()}
+        # The one read-back of the update's statistics.
+        scalars = {k: v / max(n_steps, 1) for k, v in sums.items()}
+        scalars["grad_norm"] = grad_norm_sum / max(n_steps, 1)
+        scalars["value_norm_mean"] = self.policy.value_norm.mean
+        scalars["value_norm_std"] = torch.sqrt(self.policy.value_norm.var)
+        scalars["valid_frac"] = buf.loss_mask.float().mean()
+        sample = batch_stats.pop(N.DIST_ADVANTAGES, None)
+        scalars.update(batch_stats)
+        out = _read_back(scalars, sample)
+        out.update(timer.totals())
         out.update(
-            grad_norm=float(np.mean(grad_norms)) if grad_norms else 0.0,
             # Mean rate of this update's steps (adaptive_kl moves it between minibatches).
             lr=float(np.mean(lrs)) if lrs else lr,
             critic_lr=float(np.mean(critic_lrs)) if critic_lrs else critic_lr,
             epochs=float(epochs_run),
             minibatch_steps=float(n_steps),
+            optimizer_steps=self.optimizer_steps,
             kl_early_stop=float(stopped),
             version=float(self.version),
-            value_norm_mean=float(self.policy.value_norm.mean),
-            value_norm_std=float(torch.sqrt(self.policy.value_norm.var)),
+            learner_prepare_s=prepare_s,
             learn_s=time.perf_counter() - t_start,
-            valid_frac=float(buf.loss_mask.float().mean()),
         )
         self._data = []
         return out
+
+    def _wants_advantage_sample(self) -> bool:
+        """True on the updates whose record carries distributions/ histograms (metrics.histogram_every)."""
+        m = getattr(self.cfg, "metrics", None)
+        return m is not None and m.level == "full" and (self.updates + 1) % m.histogram_every == 0
 
     def _skip(self, fragments: list[Fragment], report: dict, t_start: float, steps_done: int = 0) -> dict[str, Any]:
         """Count a batch that was not trained on (see :meth:`update`)."""
@@ -354,6 +389,67 @@ class Learner:
         report["optimizer_steps_before_skip"] = steps_done
         return {"nonfinite": 1.0, "report": report, "version": float(self.version),
                 "learn_s": time.perf_counter() - t_start}
+
+
+ADVANTAGE_SAMPLE = 2048  # advantages sent for the distributions/advantages histogram (at most)
+
+
+def _subsample(x: torch.Tensor, k: int) -> torch.Tensor:
+    """At most ``k`` entries of the 1-D ``x``, uniformly without replacement (on x's device)."""
+    if x.numel() <= k:
+        return x
+    return x[torch.randperm(x.numel(), device=x.device)[:k]]
+
+
+def _read_back(scalars: dict[str, torch.Tensor], sample: Optional[torch.Tensor]) -> dict[str, Any]:
+    """``{key: float}`` of 0-dim tensors (plus the advantage sample as a NumPy array under
+    ``distributions/advantages``) with one device-to-host copy."""
+    keys = list(scalars)
+    parts = [torch.stack([scalars[k].detach().float().reshape(()) for k in keys])]
+    if sample is not None:
+        parts.append(sample.detach().float().reshape(-1))
+    flat = torch.cat(parts).cpu().numpy()
+    out: dict[str, Any] = {k: float(v) for k, v in zip(keys, flat[: len(keys)], strict=True)}
+    if sample is not None:
+        out[N.DIST_ADVANTAGES] = flat[len(keys):].copy()
+    return out
+
+
+class _PhaseTimer:
+    """Seconds spent in the forward and backward phases of the minibatch loop.
+
+    On CPU wall-clock laps; on CUDA, events recorded in the stream and read after the update
+    (the work is asynchronous, so host clocks would time the kernel launches only).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.laps: dict[str, list] = {"forward": [], "backward": []}
+        self._mark: Any = None
+
+    def _now(self) -> Any:
+        if self.cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def start(self) -> None:
+        self._mark = self._now()
+
+    def lap(self, phase: str) -> None:
+        now = self._now()
+        self.laps[phase].append((self._mark, now))
+        self._mark = now
+
+    def totals(self) -> dict[str, float]:
+        """``{"learner_forward_s", "learner_backward_s"}`` summed over the minibatches."""
+        if self.cuda and any(self.laps.values()):
+            torch.cuda.synchronize()
+            seconds = {p: sum(a.elapsed_time(b) for a, b in laps) / 1e3 for p, laps in self.laps.items()}
+        else:
+            seconds = {p: sum(b - a for a, b in laps) for p, laps in self.laps.items()}
+        return {f"learner_{p}_s": s for p, s in seconds.items()}
 
 
 _CHECKED = ("obs", "rewards", "values", "logprobs", "final_values", "last_values")

@@ -7,6 +7,8 @@ the same episodes. Storage is preallocated once; each ``sample()`` returns copie
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -57,6 +59,8 @@ class RolloutCollector:
         self.next_obs = np.array(env.reset(seed=cfg.seed if seed is None else seed), dtype=np.float32)
         self.next_episode_start = np.ones(R, bool)
         self.state = policy.initial_state(R)
+        # Seconds of the last sample() spent in policy inference and in env.step (perf/ metrics).
+        self.last_timings = {"inference_s": 0.0, "env_step_s": 0.0}
 
     def set_weights(self, version: int, state_dict: dict) -> None:
         self.policy.load_state_dict(state_dict)
@@ -74,15 +78,23 @@ class RolloutCollector:
         state0 = LSTMState(self.state.h.numpy().copy(), self.state.c.numpy().copy())
         episodes: list = []
         self.final_values[:] = 0.0
+        clock = time.perf_counter
+        infer_s = step_s = 0.0
         for t in range(self.T):
             self.obs[t] = self.next_obs
             self.episode_start[t] = self.next_episode_start
             obs_t = torch.from_numpy(self.obs[t])
+            t0 = clock()
             action, logprob, value, self.state = policy.act(obs_t, self.state, torch.from_numpy(self.episode_start[t]))
             _store(self.actions, t, action)
             self.logprobs[t] = logprob.numpy()
             self.values[t] = value.numpy()
-            obs, reward, terminated, truncated, info = env.step(to_env_action(env.single_action_space, action))
+            env_action = to_env_action(env.single_action_space, action)
+            t1 = clock()
+            obs, reward, terminated, truncated, info = env.step(env_action)
+            t2 = clock()
+            infer_s += t1 - t0
+            step_s += t2 - t1
             self.rewards[t] = reward
             self.terminated[t] = terminated
             self.truncated[t] = truncated
@@ -99,9 +111,11 @@ class RolloutCollector:
             np.copyto(self.next_obs, obs, casting="unsafe")
             np.copyto(self.next_episode_start, info["episode_start"], casting="unsafe")
             episodes.extend(info.get("episodes", ()))
+        t0 = clock()
         last_values = policy.step(
             torch.from_numpy(self.next_obs), self.state, torch.from_numpy(self.next_episode_start)
         ).value
+        self.last_timings = {"inference_s": infer_s + clock() - t0, "env_step_s": step_s}
         valid_rows = self.valid.reshape(-1)
         return Fragment(
             obs=self.obs.copy(),

@@ -47,29 +47,30 @@ def update(t: float, u: int, restarts: int, episodes: int, elapsed: float, seg: 
         N.TRAIN_MINIBATCH_STEPS: 4.0, N.TRAIN_KL_EARLY_STOP: 0.0,
         N.TRAIN_VALUE_NORM_MEAN: round(-0.9 * (1 - math.exp(-u)), 4), N.TRAIN_VALUE_NORM_STD: round(1.2 + 0.05 * u, 4),
         N.TRAIN_VALID_FRAC: round(1.0 - 0.01 * u, 4),
-        N.POLICY_ENTROPY: round(15.94 - 0.05 * u, 4), N.POLICY_APPROX_KL: round(8e-5 * (1 + 0.3 * math.sin(u)), 7),
-        N.POLICY_CLIP_FRAC: round(0.002 * u, 4), N.POLICY_EXPLAINED_VAR: round(0.1 * x, 4),
-        N.POLICY_LAG_MAX: 0, N.POLICY_LAG_MEAN: 0.0,
-        N.PERF_SPS: round(380.0 - 3 * u + 20 * seg, 2), N.PERF_AGENT_SPS: round(5 * (380.0 - 3 * u + 20 * seg), 2),
+        N.TRAIN_ENTROPY: round(15.94 - 0.05 * u, 4), N.TRAIN_APPROX_KL: round(8e-5 * (1 + 0.3 * math.sin(u)), 7),
+        N.TRAIN_CLIPFRAC: round(0.002 * u, 4), N.POLICY_EXPLAINED_VAR: round(0.1 * x, 4),
+        N.SYSTEM_POLICY_LAG_MAX: 0, N.SYSTEM_POLICY_LAG_MEAN: 0.0,
+        N.TRAIN_SPS: round(380.0 - 3 * u + 20 * seg, 2), N.TRAIN_AGENT_SPS: round(5 * (380.0 - 3 * u + 20 * seg), 2),
         N.PERF_UPDATE_S: round(update_s, 4), N.PERF_LEARNER_SAMPLES_PER_S: round(640 / update_s, 1),
-        N.PERF_WAIT_S: round(0.23 + 0.01 * (u % 2), 4), N.PERF_DROPPED_FRAGMENTS: 0, N.PERF_WORKER_RESTARTS: restarts,
-        N.PERF_LOST_FRAGMENTS: 0, N.PERF_NUM_WORKERS: 1, N.PERF_ELAPSED_S: round(elapsed, 3), N.EPISODE_COUNT: episodes,
+        N.PERF_WAIT_S: round(0.23 + 0.01 * (u % 2), 4), N.SYSTEM_DROPPED_FRAGMENTS: 0,
+        N.SYSTEM_WORKER_RESTARTS: restarts, N.SYSTEM_LOST_FRAGMENTS: 0, N.SYSTEM_NUM_WORKERS: 1,
+        N.PERF_ELAPSED_S: round(elapsed, 3), N.TRAIN_EPISODES: episodes,
     }
     if episodes:
         mean = round(-4.6 + 1.2 * x, 4)
         rec.update({
-            N.EPISODE_RETURN_MEAN: mean, N.EPISODE_RETURN_P10: round(mean - 0.3 - 0.1 * x, 4),
-            N.EPISODE_RETURN_P90: round(mean + 0.3 + 0.2 * x, 4), N.EPISODE_LENGTH_MEAN: round(46.0 + 1.5 * u, 2),
-            N.EPISODE_WIN_RATE: round(0.05 * (u - 1), 4), N.EPISODE_DRAW_RATE: round(0.02 * u, 4),
-            N.EPISODE_LOSS_RATE: round(1.0 - 0.05 * (u - 1) - 0.02 * u, 4),
-            N.EPISODE_END_ZONE_RATE: round(0.9 - 0.02 * u, 4), N.EPISODE_END_ELIMINATION_RATE: round(0.01 * u, 4),
-            N.EPISODE_END_TIME_RATE: round(0.1 + 0.01 * u, 4),
+            N.RETURNS_MEAN: mean, N.RETURNS_P10: round(mean - 0.3 - 0.1 * x, 4),
+            N.RETURNS_P90: round(mean + 0.3 + 0.2 * x, 4), N.RETURNS_LENGTH_MEAN: round(46.0 + 1.5 * u, 2),
+            N.RETURNS_WIN_RATE: round(0.05 * (u - 1), 4), N.RETURNS_DRAW_RATE: round(0.02 * u, 4),
+            N.RETURNS_LOSS_RATE: round(1.0 - 0.05 * (u - 1) - 0.02 * u, 4),
+            N.RETURNS_END_ZONE_RATE: round(0.9 - 0.02 * u, 4), N.RETURNS_END_ELIMINATION_RATE: round(0.01 * u, 4),
+            N.RETURNS_END_TIME_RATE: round(0.1 + 0.01 * u, 4),
         })
     return rec
 
 
 def counters(u: int, episodes: int) -> dict:
-    return {N.TRAIN_UPDATE: u, N.TRAIN_ENV_STEPS: 128 * u, N.TRAIN_AGENT_STEPS: 640 * u, N.EPISODE_COUNT: episodes}
+    return {N.TRAIN_UPDATE: u, N.TRAIN_ENV_STEPS: 128 * u, N.TRAIN_AGENT_STEPS: 640 * u, N.TRAIN_EPISODES: episodes}
 
 
 def records() -> list[dict]:
@@ -92,7 +93,7 @@ def records() -> list[dict]:
     out.append({
         N.KIND: N.KIND_RESUME, N.TIME: t1 + 0.01, N.RUN_ID: RUN_ID,
         N.RESUME_FROM: "runs/example/checkpoints/ckpt_00000004.pt", N.RESUME_SKIPPED: [],
-        N.RESUME_ABANDONED: [5, 6], **counters(4, episodes[4]), N.PERF_WORKER_RESTARTS: 1,
+        N.RESUME_ABANDONED: [5, 6], **counters(4, episodes[4]), N.SYSTEM_WORKER_RESTARTS: 1,
     })
     for u in range(5, 9):
         out.append(update(t1 + 0.35 * (u - 4), u, 1, episodes[u], 0.35 * (u - 4), seg=1))

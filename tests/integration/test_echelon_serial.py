@@ -44,9 +44,9 @@ def test_echelon_serial_tiny_run(tmp_path: Path):
     assert len(ups) == 3 and all(isinstance(r[N.TRAIN_POLICY_LOSS], float) for r in ups)
     # Episodes of 3 s (12 steps of 0.25 s) end inside the first fragment, so the window has outcomes.
     last = ups[-1]
-    assert 0.0 <= last[N.EPISODE_WIN_RATE] <= 1.0
-    assert last[N.EPISODE_WIN_RATE] + last[N.EPISODE_DRAW_RATE] + last[N.EPISODE_LOSS_RATE] == pytest.approx(1.0)
-    ends = (N.EPISODE_END_ZONE_RATE, N.EPISODE_END_ELIMINATION_RATE, N.EPISODE_END_TIME_RATE)
+    assert 0.0 <= last[N.RETURNS_WIN_RATE] <= 1.0
+    assert last[N.RETURNS_WIN_RATE] + last[N.RETURNS_DRAW_RATE] + last[N.RETURNS_LOSS_RATE] == pytest.approx(1.0)
+    ends = (N.RETURNS_END_ZONE_RATE, N.RETURNS_END_ELIMINATION_RATE, N.RETURNS_END_TIME_RATE)
     assert sum(last[k] for k in ends) == pytest.approx(1.0)
     learner = Learner(cfg, *_spaces(cfg))
     assert isinstance(learner.policy.encoder, SetEncoder)

@@ -34,7 +34,7 @@ def test_cartpole_reaches_195_fast(tmp_path: Path):
     assert meta[N.KIND] == N.KIND_META and meta["mode"] == "serial" and meta["seed"] == cfg.seed
     assert summary_rec[N.KIND] == N.KIND_SUMMARY and summary_rec[N.TRAIN_UPDATE] == summary["updates"]
     assert len(ups) == summary["updates"] == len(records) - 2
-    assert ups[-1][N.EPISODE_RETURN_MEAN] == summary["episode_return_mean"]
-    for key in (*N.REQUIRED_UPDATE_KEYS, N.EPISODE_RETURN_MEAN, N.EPISODE_LENGTH_MEAN):
+    assert ups[-1][N.RETURNS_MEAN] == summary["episode_return_mean"]
+    for key in (*N.REQUIRED_UPDATE_KEYS, N.RETURNS_MEAN, N.RETURNS_LENGTH_MEAN):
         assert key in ups[-1], key
     assert (tmp_path / "checkpoints" / f"ckpt_{summary['updates']:08d}.pt").is_file()

@@ -98,9 +98,9 @@ def test_losing_a_worker_node_loses_at_most_its_in_flight_fragment(cluster, tmp_
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 33))
     # Every update trained on a full batch of 2 fragments x 4 matches x 32 steps.
     assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [256 * k for k in range(1, 33)]
-    assert max(r[N.POLICY_LAG_MAX] for r in ups) <= cfg.ray.max_policy_lag
-    assert all(r[N.PERF_LOST_FRAGMENTS] == 0 for r in ups)
-    assert ups[-1][N.PERF_WORKER_RESTARTS] == 1 and ups[0][N.PERF_WORKER_RESTARTS] == 0
-    assert ups[-1][N.PERF_NUM_WORKERS] == 2
+    assert max(r[N.SYSTEM_POLICY_LAG_MAX] for r in ups) <= cfg.ray.max_policy_lag
+    assert all(r[N.SYSTEM_LOST_FRAGMENTS] == 0 for r in ups)
+    assert ups[-1][N.SYSTEM_WORKER_RESTARTS] == 1 and ups[0][N.SYSTEM_WORKER_RESTARTS] == 0
+    assert ups[-1][N.SYSTEM_NUM_WORKERS] == 2
     # The restarted worker came back: the driver heard from a new process on the surviving node.
     assert orch.workers[0].incarnation not in (None, removed["incarnation"])

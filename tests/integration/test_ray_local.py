@@ -61,13 +61,13 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
     assert steps == [128 * k for k in range(1, 9)]  # 4 matches x 32 steps per update
     for r in ups:
-        for key in (N.TRAIN_POLICY_LOSS, N.TRAIN_VALUE_LOSS, N.POLICY_ENTROPY, N.POLICY_APPROX_KL):
+        for key in (N.TRAIN_POLICY_LOSS, N.TRAIN_VALUE_LOSS, N.TRAIN_ENTROPY, N.TRAIN_APPROX_KL):
             assert isinstance(r[key], float) and abs(r[key]) < 1e6, (key, r[key])
-        assert 0 <= r[N.POLICY_LAG_MAX] <= 1
+        assert 0 <= r[N.SYSTEM_POLICY_LAG_MAX] <= 1
     last = ups[-1]
-    assert last[N.EPISODE_COUNT] > 0
-    assert 0.0 <= last[N.EPISODE_WIN_RATE] <= 1.0  # outcomes vs the heuristic reached the log
-    assert last[N.EPISODE_WIN_RATE] + last[N.EPISODE_DRAW_RATE] + last[N.EPISODE_LOSS_RATE] == pytest.approx(1.0)
+    assert last[N.TRAIN_EPISODES] > 0
+    assert 0.0 <= last[N.RETURNS_WIN_RATE] <= 1.0  # outcomes vs the heuristic reached the log
+    assert last[N.RETURNS_WIN_RATE] + last[N.RETURNS_DRAW_RATE] + last[N.RETURNS_LOSS_RATE] == pytest.approx(1.0)
     # Curriculum ramp 0.2 -> 1.0 over the first half of the run.
     ramp = [r[N.TRAIN_CURRICULUM] for r in ups]
     assert ramp[0] < 0.5 and ramp[-1] == pytest.approx(1.0) and ramp == sorted(ramp)
@@ -131,7 +131,7 @@ def test_stop_then_resume_reaches_the_same_final_update(resumed_run):
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))
     steps = [r[N.TRAIN_ENV_STEPS] for r in ups]
     assert all(b > a for a, b in zip(steps, steps[1:], strict=False)) and steps[-1] == 1024
-    episodes = [r[N.EPISODE_COUNT] for r in ups]
+    episodes = [r[N.TRAIN_EPISODES] for r in ups]
     assert episodes == sorted(episodes)  # the episode counter continues across the resume
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000003.pt", "ckpt_00000004.pt", "ckpt_00000008.pt"]
 
@@ -215,8 +215,8 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     ups = updates_of(read_log(tmp_path / "run"))
     assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [128 * k for k in range(1, 9)]
     # Every consumed fragment was sampled with weights the learner had published.
-    assert all(0 <= r[N.POLICY_LAG_MAX] <= cfg.ray.max_policy_lag for r in ups)
-    assert ups[-1][N.PERF_WORKER_RESTARTS] == 1 and ups[-1][N.PERF_NUM_WORKERS] == 1
+    assert all(0 <= r[N.SYSTEM_POLICY_LAG_MAX] <= cfg.ray.max_policy_lag for r in ups)
+    assert ups[-1][N.SYSTEM_WORKER_RESTARTS] == 1 and ups[-1][N.SYSTEM_NUM_WORKERS] == 1
 
 
 def _assert_one_continuous_run(run_dir, final_update, final_steps):
@@ -226,7 +226,7 @@ def _assert_one_continuous_run(run_dir, final_update, final_steps):
     assert len({r[N.RUN_ID] for r in records}) == 1
     ups = updates_of(records)
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, final_update + 1))
-    for key in (N.TRAIN_ENV_STEPS, N.TRAIN_AGENT_STEPS, N.EPISODE_COUNT):
+    for key in (N.TRAIN_ENV_STEPS, N.TRAIN_AGENT_STEPS, N.TRAIN_EPISODES):
         values = [r[key] for r in ups]
         assert values == sorted(values), key
     assert ups[-1][N.TRAIN_ENV_STEPS] == final_steps
@@ -293,7 +293,7 @@ def test_killed_metrics_actor_restarts_and_the_log_keeps_every_update_once(local
     assert "metrics actor was restarted" in caplog.text
     ups = updates_of(read_log(tmp_path / "run"))
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))  # every update exactly once
-    episodes = [r[N.EPISODE_COUNT] for r in ups]
+    episodes = [r[N.TRAIN_EPISODES] for r in ups]
     assert episodes == sorted(episodes) and episodes[-1] == result.counters["episodes"] > 0
     assert read_log(tmp_path / "run")[-1][N.KIND] == N.KIND_SUMMARY
     assert_valid_log(tmp_path / "run")

@@ -58,15 +58,19 @@ def _case(name: str, tmp: Path) -> tuple[list[str], str]:
     if name == "resume_changed_lstm":
         _ours(tmp / "run")
         return ["--resume", str(tmp / "run"), "--set", "model.lstm_size=32"], "model.lstm_size (64 -> 32)"
+    if name == "wandb_online_without_key":
+        return ["--config", str(SMOKE), "--set", "metrics.wandb_mode=online"], "needs WANDB_API_KEY"
     raise AssertionError(name)
 
 
-CASES = ["invalid_yaml", "list_top_level", "missing_config", "bad_set_value", "unknown_key", "bad_value_type",
+CASES = ["wandb_online_without_key",
+         "invalid_yaml", "list_top_level", "missing_config", "bad_set_value", "unknown_key", "bad_value_type",
          "unknown_env", "unwritable_run_dir", "no_checkpoint", "foreign_checkpoint", "resume_changed_lstm"]
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_user_error_is_one_line_and_exit_2_before_ray(name, tmp_path, capsys):
+def test_user_error_is_one_line_and_exit_2_before_ray(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
     argv, expected = _case(name, tmp_path)
     capsys.readouterr()
     t0 = time.perf_counter()

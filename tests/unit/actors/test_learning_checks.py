@@ -43,10 +43,10 @@ def test_score_series_reads_update_records_only():
     recs = [
         {N.KIND: N.KIND_META},
         {N.KIND: N.KIND_UPDATE, N.TRAIN_ENV_STEPS: 10},  # no episode finished yet
-        {N.KIND: N.KIND_UPDATE, N.TRAIN_ENV_STEPS: 20, N.EPISODE_RETURN_MEAN: 3.5},
-        {N.KIND: N.KIND_WARNING, N.TRAIN_ENV_STEPS: 20, N.EPISODE_RETURN_MEAN: 99.0},
+        {N.KIND: N.KIND_UPDATE, N.TRAIN_ENV_STEPS: 20, N.RETURNS_MEAN: 3.5},
+        {N.KIND: N.KIND_WARNING, N.TRAIN_ENV_STEPS: 20, N.RETURNS_MEAN: 99.0},
     ]
-    assert score_series(recs, N.EPISODE_RETURN_MEAN) == [(20, 3.5)]
+    assert score_series(recs, N.RETURNS_MEAN) == [(20, 3.5)]
 
 
 def test_aggregate_mean_and_worst_seed():

@@ -85,7 +85,7 @@ def test_learner_stats_renamed_to_log_keys():
     rec = learner_stats_to_record(
         {"policy_loss": 0.1, "clipfrac": 0.2, "lag_max": 1, "env_steps": 128, "version": 3.0, "weird": 1.0, "perf/x": 2}
     )
-    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.POLICY_CLIP_FRAC: 0.2, N.POLICY_LAG_MAX: 1, "train/weird": 1.0,
+    assert rec == {N.TRAIN_POLICY_LOSS: 0.1, N.TRAIN_CLIPFRAC: 0.2, N.SYSTEM_POLICY_LAG_MAX: 1, "train/weird": 1.0,
                    "perf/x": 2}
 
 
@@ -145,3 +145,22 @@ def test_plain_progress_lines_end_with_an_eta():
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "10 updates" in lines[0]
     assert lines[1].startswith("[echelon] upd 5 ") and lines[1].endswith("| eta 0:05:00")
+
+
+def test_fragment_timings_average_the_batch_headers():
+    from echelon.actors.rollout_worker import FragmentHeader
+    from echelon.actors.worker_set import fragment_timings
+
+    def header(sample, step, infer, sent, received):
+        return FragmentHeader(worker=0, incarnation="x", node=None, version=1, env_steps=8, agent_steps=40,
+                              episodes=0, sample_s=sample, env_step_s=step, inference_s=infer, sent_at=sent,
+                              received_at=received)
+
+    t = fragment_timings([header(2.0, 1.0, 0.5, 100.0, 100.5), header(4.0, 3.0, 0.5, 200.0, 199.0)])
+    # A receipt stamped before the send (clocks of two nodes) counts as 0, not negative.
+    assert t == {"worker_sample_s": 3.0, "worker_env_step_s": 2.0, "worker_inference_s": 0.5,
+                 "fragment_send_s": 0.25}
+    assert fragment_timings([]) == {}
+    rec = learner_stats_to_record({**t, "optimizer_steps": 12.0})
+    assert rec[N.PERF_FRAGMENT_SEND_S] == 0.25 and rec[N.TRAIN_OPTIMIZER_STEPS] == 12
+    assert isinstance(rec[N.TRAIN_OPTIMIZER_STEPS], int)

@@ -9,6 +9,7 @@ import pytest
 
 from echelon.config import load_config
 from echelon.metrics import names as N
+from echelon.metrics.schema import SCHEMA_VERSION
 from echelon.metrics.alarms import AlarmConfig, AlarmMonitor, alarm_config, format_warning
 from echelon.metrics.hub import MetricsHub
 from echelon.metrics.validate import validate_lines
@@ -28,13 +29,13 @@ def healthy(seed: int = 0) -> list[dict]:
         ret = 20 + 480 * frac + rng.normal(0, 15)
         out.append({
             N.KIND: N.KIND_UPDATE, N.TRAIN_UPDATE: u + 1, N.TRAIN_ENV_STEPS: 512 * (u + 1),
-            N.POLICY_APPROX_KL: float(0.01 * rng.lognormal(0, 0.5)),
+            N.TRAIN_APPROX_KL: float(0.01 * rng.lognormal(0, 0.5)),
             N.TRAIN_GRAD_NORM: float(0.5 * (1 + frac) * rng.lognormal(0, 0.3)),
-            N.POLICY_ENTROPY: float(0.69 - 0.44 * frac + rng.normal(0, 0.02)),
+            N.TRAIN_ENTROPY: float(0.69 - 0.44 * frac + rng.normal(0, 0.02)),
             N.TRAIN_VALUE_LOSS: float((0.05 + 0.3 * math.sin(math.pi * frac)) * rng.lognormal(0, 0.3)),
-            N.EPISODE_RETURN_MEAN: float(min(ret, 500.0)),
-            N.EPISODE_RETURN_P10: float(min(ret, 500.0) * 0.6),
-            N.EPISODE_RETURN_P90: float(min(ret * 1.3, 500.0)),
+            N.RETURNS_MEAN: float(min(ret, 500.0)),
+            N.RETURNS_P10: float(min(ret, 500.0) * 0.6),
+            N.RETURNS_P90: float(min(ret * 1.3, 500.0)),
         })
     return out
 
@@ -56,7 +57,7 @@ def test_healthy_run_raises_nothing(seed):
 
 def test_kl_high_fires_once_on_a_sustained_excursion():
     # The issue's log: approx_kl 0.2-0.9 per update for most of the run.
-    bad = with_(healthy(), N.POLICY_APPROX_KL, lambda u, kl: kl * 40 if u >= 100 else kl)
+    bad = with_(healthy(), N.TRAIN_APPROX_KL, lambda u, kl: kl * 40 if u >= 100 else kl)
     warnings = run(bad)
     assert [w[N.WARNING_ALARM] for w in warnings] == ["kl_high"]
     w = warnings[0]
@@ -71,17 +72,17 @@ def test_one_warning_per_episode_of_trouble_and_again_after_recovery():
     def kl(u, old):
         return old * 40 if 100 <= u < 130 or 200 <= u < 230 else old
 
-    warnings = run(with_(healthy(), N.POLICY_APPROX_KL, kl))
+    warnings = run(with_(healthy(), N.TRAIN_APPROX_KL, kl))
     assert [w[N.WARNING_ALARM] for w in warnings] == ["kl_high", "kl_high"]
     assert 100 < warnings[0][N.TRAIN_UPDATE] < 130 and 200 < warnings[1][N.TRAIN_UPDATE] < 230
     # A short blip (shorter than the window's median can see) raises nothing.
-    assert run(with_(healthy(), N.POLICY_APPROX_KL, lambda u, old: old * 40 if u in (100, 101, 102) else old)) == []
+    assert run(with_(healthy(), N.TRAIN_APPROX_KL, lambda u, old: old * 40 if u in (100, 101, 102) else old)) == []
 
 
 def never_learns(series: list[dict]) -> list[dict]:
     """The same run with its return stuck at the random level (noise around 20)."""
     rng = np.random.default_rng(7)
-    return with_(series, N.EPISODE_RETURN_MEAN, lambda u, r: 20 + rng.normal(0, 2))
+    return with_(series, N.RETURNS_MEAN, lambda u, r: 20 + rng.normal(0, 2))
 
 
 def test_grad_norm_growth_fires_on_steady_growth_away_from_the_best_return():
@@ -96,17 +97,17 @@ def test_a_narrowing_gaussian_at_its_best_return_is_healthy():
     # Measured on healthy Pendulum runs: grad norm 0.44 -> 7.9, entropy 0.67 -> -2.6 nats, while
     # the return sits at its best. Neither alarm may speak.
     pend = with_(healthy(), N.TRAIN_GRAD_NORM, lambda u, g: g * (1 + 17 * u / UPDATES))
-    pend = with_(pend, N.POLICY_ENTROPY, lambda u, e: 0.67 - 3.3 * min(u / 200, 1.0))
+    pend = with_(pend, N.TRAIN_ENTROPY, lambda u, e: 0.67 - 3.3 * min(u / 200, 1.0))
     assert run(pend) == []
 
 
 def test_entropy_collapse_fires_when_exploration_vanishes_before_anything_is_learned():
-    bad = never_learns(with_(healthy(), N.POLICY_ENTROPY, lambda u, e: max(0.69 * (1 - u / 100), 0.005)))
+    bad = never_learns(with_(healthy(), N.TRAIN_ENTROPY, lambda u, e: max(0.69 * (1 - u / 100), 0.005)))
     warnings = run(bad)
     assert [w[N.WARNING_ALARM] for w in warnings] == ["entropy_collapse"]
     assert warnings[0][N.WARNING_VALUE] < 0.069
     # Continuous actions: entropy in nats can start negative; a drop of more than 1 nat fires.
-    cont = never_learns(with_(healthy(), N.POLICY_ENTROPY, lambda u, e: -0.5 - 2.0 * min(u / 100, 1.0)))
+    cont = never_learns(with_(healthy(), N.TRAIN_ENTROPY, lambda u, e: -0.5 - 2.0 * min(u / 100, 1.0)))
     assert [w[N.WARNING_ALARM] for w in run(cont)] == ["entropy_collapse"]
 
 
@@ -124,15 +125,15 @@ def test_return_collapse_fires_on_a_late_fall_and_not_on_a_flat_run():
     def fall(u, r):
         return 20 + 360 * min(u / 100, 1.0) if u < 150 else max(380 - 8 * (u - 150), 20)
 
-    bad = with_(healthy(), N.EPISODE_RETURN_MEAN, fall)
+    bad = with_(healthy(), N.RETURNS_MEAN, fall)
     warnings = run(bad)
     assert [w[N.WARNING_ALARM] for w in warnings] == ["return_collapse"]
     assert 150 < warnings[0][N.TRAIN_UPDATE] < 200
     # A run that never learns (noise around the random level) has no best to fall from.
     rng = np.random.default_rng(3)
-    flat = with_(healthy(), N.EPISODE_RETURN_MEAN, lambda u, r: 20 + rng.normal(0, 3))
-    flat = with_(flat, N.EPISODE_RETURN_P10, lambda u, r: 10.0)
-    flat = with_(flat, N.EPISODE_RETURN_P90, lambda u, r: 35.0)
+    flat = with_(healthy(), N.RETURNS_MEAN, lambda u, r: 20 + rng.normal(0, 3))
+    flat = with_(flat, N.RETURNS_P10, lambda u, r: 10.0)
+    flat = with_(flat, N.RETURNS_P90, lambda u, r: 35.0)
     assert run(flat) == []
 
 
@@ -143,12 +144,13 @@ def test_kl_target_follows_the_config():
 
 def test_hub_writes_a_valid_warning_record_and_a_console_line(tmp_path, capsys):
     hub = MetricsHub(tmp_path, window=10, run_id="abc", alarms=AlarmMonitor())
-    hub.log([{N.KIND: N.KIND_META, N.SCHEMA_VERSION: 1, "mode": "serial", "config": {}, "seed": 0, "command": [],
+    hub.log([{N.KIND: N.KIND_META, N.SCHEMA_VERSION: SCHEMA_VERSION, "mode": "serial", "config": {}, "seed": 0, "command": [],
               "device": "cpu", "config_hash": "x", "env_signature_hash": "y", "git_sha": None, "versions": {}}])
-    required = {k: 0.0 for k in N.REQUIRED_UPDATE_KEYS if k.startswith(("train/", "policy/", "perf/"))}
+    groups = ("train/", "policy/", "perf/", "system/")
+    required = {k: 0.0 for k in N.REQUIRED_UPDATE_KEYS if k.startswith(groups)}
     ints = (N.TRAIN_UPDATE, N.TRAIN_ENV_STEPS, N.TRAIN_AGENT_STEPS, N.TRAIN_POLICY_VERSION,
-            N.PERF_DROPPED_FRAGMENTS, N.PERF_WORKER_RESTARTS, N.PERF_LOST_FRAGMENTS, N.PERF_NUM_WORKERS)
-    for r in with_(healthy(), N.POLICY_APPROX_KL, lambda u, kl: kl * 40 if u >= 100 else kl)[:150]:
+            N.SYSTEM_DROPPED_FRAGMENTS, N.SYSTEM_WORKER_RESTARTS, N.SYSTEM_LOST_FRAGMENTS, N.SYSTEM_NUM_WORKERS)
+    for r in with_(healthy(), N.TRAIN_APPROX_KL, lambda u, kl: kl * 40 if u >= 100 else kl)[:150]:
         rec = {**required, **{k: v for k, v in r.items() if k != N.KIND}}
         rec.update({k: int(rec[k]) for k in ints})
         hub.log_update(rec)

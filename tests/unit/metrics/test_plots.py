@@ -27,21 +27,21 @@ def test_curves_keep_only_standing_updates():
     # Updates 5 and 6 of the interrupted process are abandoned: each env step appears once.
     assert curves.steps.tolist() == [128 * u for u in range(1, 9)]
     assert curves.resume_steps == [512] and curves.errors == 1
-    assert np.isnan(curves.series[N.EPISODE_RETURN_MEAN][0]) and curves.series[N.EPISODE_RETURN_MEAN][1] < 0
+    assert np.isnan(curves.series[N.RETURNS_MEAN][0]) and curves.series[N.RETURNS_MEAN][1] < 0
     assert N.TRAIN_ENV_STEPS not in curves.series and N.TRAIN_UPDATE not in curves.series
 
 
 def test_panels_notes_and_constants():
     curves, _ = load_curves(EXAMPLE)
-    del curves.series[N.EPISODE_DRAW_RATE]
+    del curves.series[N.RETURNS_DRAW_RATE]
     panels, constants, notes = plan_panels([curves])
     titles = [p.title for p in panels]
     assert titles[:6] == ["Episode return (mean, p10-p90)", "Outcomes", "End reasons", "Entropy and approx KL",
                           "Value and policy loss", "Throughput and policy lag"]
-    assert N.TRAIN_GRAD_NORM in titles and N.POLICY_CLIP_FRAC in titles
-    assert constants[N.TRAIN_LR] == pytest.approx(3e-4) and constants[N.PERF_NUM_WORKERS] == 1
+    assert N.TRAIN_GRAD_NORM in titles and N.TRAIN_CLIPFRAC in titles
+    assert constants[N.TRAIN_LR] == pytest.approx(3e-4) and constants[N.SYSTEM_NUM_WORKERS] == 1
     assert N.TRAIN_LR not in titles
-    assert notes == ["example_train_log: no episode/draw_rate (panel 'Outcomes')"]
+    assert notes == ["example_train_log: no returns/draw_rate (panel 'Outcomes')"]
 
 
 def test_png_is_written_for_one_and_for_two_logs(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from echelon.metrics import names as N
 from echelon.metrics import schema as S
+from echelon.metrics.logread import read_log
 from echelon.metrics.validate import main_validate, validate_log
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,7 +59,7 @@ def test_meta_without_schema_version_is_invalid(tmp_path):
     result = validate_log(_write(tmp_path, records))
     assert _messages(result) == [
         "line 1: meta record has no 'schema_version': it was written before the log contract "
-        "(echelon.metrics.schema, version 1)"
+        f"(echelon.metrics.schema, version {S.SCHEMA_VERSION})"
     ]
 
 
@@ -100,12 +101,12 @@ def test_nan_in_update_record(tmp_path):
 def test_null_in_update_record_is_a_type_defect(tmp_path):
     # Logs written before the contract turned NaN into null: that must not pass as clean.
     records = _example()
-    records[UPD2 - 1][N.POLICY_ENTROPY] = None
+    records[UPD2 - 1][N.TRAIN_ENTROPY] = None
     records[UPD2 - 1][N.POLICY_EXPLAINED_VAR] = None  # optional, but a number when present
     result = validate_log(_write(tmp_path, records))
     assert sorted(_messages(result)) == [
-        f"line {UPD2}: update record: 'policy/entropy' is null (None), expected number",
         f"line {UPD2}: update record: 'policy/explained_variance' is null (None), expected number",
+        f"line {UPD2}: update record: 'train/entropy' is null (None), expected number",
     ]
 
 
@@ -202,3 +203,24 @@ def test_counters_of_error_and_summary_records_are_typed(tmp_path, kind):
     records[line - 1][N.TRAIN_UPDATE] = 2.5
     result = validate_log(_write(tmp_path, records))
     assert f"line {line}: {kind} record: 'train/update' is float (2.5), expected int" in _messages(result)
+
+
+V1_EXAMPLE = ROOT / "tests" / "data" / "example_train_log_v1.jsonl"
+
+
+def test_schema_1_log_reads_under_current_names_and_validates():
+    # A log written before the schema-2 renames (kept as written then) still validates, and every
+    # reader sees its keys under the current spelling.
+    result = validate_log(V1_EXAMPLE)
+    assert result.ok, result.errors
+    assert result.summary["schema_version"] == 1
+    records = read_log(V1_EXAMPLE)
+    upd = next(r for r in records if r[N.KIND] == N.KIND_UPDATE and N.RETURNS_MEAN in r)
+    assert not set(N.RENAMED_IN_SCHEMA_2) & set(upd)
+    assert upd[N.TRAIN_EPISODES] >= 0 and upd[N.SYSTEM_POLICY_LAG_MAX] == 0 and N.TRAIN_ENTROPY in upd
+
+
+def test_unknown_schema_version_is_a_defect(tmp_path):
+    records = _example()
+    records[0][N.SCHEMA_VERSION] = 99
+    assert "schema_version 99 is not one of (1, 2)" in _messages(validate_log(_write(tmp_path, records)))[0]
