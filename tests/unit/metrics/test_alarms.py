@@ -145,7 +145,8 @@ def test_kl_target_follows_the_config():
 def test_hub_writes_a_valid_warning_record_and_a_console_line(tmp_path, capsys):
     hub = MetricsHub(tmp_path, window=10, run_id="abc", alarms=AlarmMonitor())
     hub.log([{N.KIND: N.KIND_META, N.SCHEMA_VERSION: SCHEMA_VERSION, "mode": "serial", "config": {}, "seed": 0,
-              "command": [], "device": "cpu", "config_hash": "x", "env_signature_hash": "y", "git_sha": None, "versions": {}}])
+              "command": [], "device": "cpu", "config_hash": "x", "env_signature_hash": "y", "git_sha": None,
+              "versions": {}}])
     groups = ("train/", "policy/", "perf/", "system/")
     required = {k: 0.0 for k in N.REQUIRED_UPDATE_KEYS if k.startswith(groups)}
     ints = (N.TRAIN_UPDATE, N.TRAIN_ENV_STEPS, N.TRAIN_AGENT_STEPS, N.TRAIN_POLICY_VERSION,
