@@ -91,6 +91,8 @@ def build_sampler(league: League, cfg: LeagueConfig, learner: Union[Rating, str,
     if not fixed and not pool_ids:
         raise LeagueError(f"league {str(league.path)!r} offers no opponent: no commander or candidate, and "
                           "league.fixed_fire_probs is empty; add a checkpoint or a heuristic fire probability")
+    if share == 0.0:
+        fixed = []  # not drawn: keep them out of the sampler rather than at probability 0
     probs: list[float] = []
     if fixed:
         probs += list(share * _group_weights([e.glicko for e in fixed], me, cfg))
