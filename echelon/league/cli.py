@@ -126,6 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     league = League.load(args.league)
     top_k = args.top_k if args.top_k is not None else settings(league).top_k
+    if top_k < 1:
+        raise LeagueError(f"--top-k must be >= 1, got {top_k}")
     promoted = league.promote(top_k)
     league.save()
     print(f"promoted to commander: {', '.join(e.id for e in promoted) or 'none'} (top {top_k})")
@@ -137,6 +139,8 @@ def cmd_retire(args: argparse.Namespace) -> int:
     cfg = settings(league)
     keep = args.keep_top if args.keep_top is not None else cfg.keep_top
     min_games = args.min_games if args.min_games is not None else cfg.min_games
+    if keep < 0 or min_games < 0:
+        raise LeagueError(f"--keep-top and --min-games must be >= 0, got {keep} and {min_games}")
     retired = league.retire_commanders(keep, min_games)
     league.save()
     print(f"retired: {', '.join(e.id for e in retired) or 'none'} (keep top {keep}, min games {min_games})")

@@ -125,7 +125,7 @@ class League:
         league = cls(path, env_signature, tau=tau, settings=settings)
         now = league.created
         for p in fixed_fire_probs:
-            league.add(Entry(fixed_id(p), "fixed", f"heuristic, fire probability {float(p):g}", created=now,
+            league.add(Entry(fixed_id(p), "fixed", f"heuristic, fire probability {float(p)!r}", created=now,
                              meta={"fire_prob": float(p)}))
         league.save()
         return league
