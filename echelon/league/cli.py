@@ -91,6 +91,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     league = League.load(args.league)
     signature, state = checkpoint_signature(args.checkpoint)
     league.check_signature(signature, f"checkpoint {str(args.checkpoint)!r}")
+    same = league.find_by_checkpoint(args.checkpoint)
+    if same is not None:
+        raise LeagueError(f"checkpoint {str(args.checkpoint)!r} is already in the league as {same.id!r}")
     load_policy(args.checkpoint)  # the weights must build and load strictly before the entry exists
     entry_id = args.id or state.trace_id or f"{state.run_id}:{state.counters.update}"
     meta = {"run_id": state.run_id, "update": state.counters.update, "env_steps": state.counters.env_steps}
@@ -104,7 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.matches < 1:
         raise LeagueError(f"--matches must be >= 1, got {args.matches}")
     league = League.load(args.league)
-    ids = args.entries or [e.id for e in league.entries.values() if e.kind != "retired"]
+    ids = list(dict.fromkeys(args.entries or [e.id for e in league.entries.values() if e.kind != "retired"]))
     chosen = [league.get(i) for i in ids]
     pairs = [(a, b) for a, b in itertools.combinations(chosen, 2) if a.checkpoint or b.checkpoint]
     if not pairs:

@@ -2,7 +2,7 @@
 
 The driver builds an :class:`OpponentSampler` from the league once per pool change
 (:func:`build_sampler`) and hands it to the rollout workers (it is a small frozen value, cheap to
-pickle); each worker calls ``sampler.sample(rng)`` with its own seeded ``numpy.random.Generator``
+pickle); each worker calls ``sampler.sample_opponent(rng)`` with its own seeded ``numpy.random.Generator``
 for every environment copy at every reset, so the opponent is drawn per match, never shared by
 the copies of one worker.
 
@@ -39,11 +39,11 @@ class OpponentSampler:
     probs: tuple[float, ...]
     kinds: tuple[str, ...]
 
-    def sample(self, rng: np.random.Generator) -> str:
+    def sample_opponent(self, rng: np.random.Generator) -> str:
         """One opponent id (one match)."""
         return self.ids[int(rng.choice(len(self.ids), p=self.probs))]
 
-    def sample_many(self, rng: np.random.Generator, n: int) -> list[str]:
+    def sample_opponents(self, rng: np.random.Generator, n: int) -> list[str]:
         """``n`` independent draws (e.g. one per environment copy at a common reset)."""
         return [self.ids[i] for i in rng.choice(len(self.ids), size=n, p=self.probs)]
 
@@ -102,10 +102,4 @@ def build_sampler(league: League, cfg: LeagueConfig, learner: Union[Rating, str,
     kinds = ["fixed"] * len(fixed) + pool_kinds
     total = float(sum(probs))
     return OpponentSampler(tuple(ids), tuple(float(p) / total for p in probs), tuple(kinds))
-
-
-def sample_opponent(rng: np.random.Generator, league: League, cfg: LeagueConfig,
-                    learner: Union[Rating, str, None] = None, exclude: Sequence[str] = ()) -> str:
-    """One draw from :func:`build_sampler` (convenience; build the sampler once for many draws)."""
-    return build_sampler(league, cfg, learner, exclude).sample(rng)
 

@@ -39,7 +39,7 @@ def test_init_add_promote_retire_list(tmp_path, capsys):
     assert rc == 2 and out == "" and "Traceback" not in err
     assert "env.size_x is 40 in the league but 50 in checkpoint" in err and "arena.py init" in err
     assert arena_main(["add", str(league), str(a)]) == 2  # in-process from here on where the output is all
-    assert "already has an entry 'r0:10'" in capsys.readouterr().err
+    assert "is already in the league as 'r0:10'" in capsys.readouterr().err
 
     lg = League.load(league)
     assert lg.settings["min_games"] == 7 and lg.settings["fixed_fire_probs"] == [0.5, 1.0]

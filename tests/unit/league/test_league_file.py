@@ -43,10 +43,14 @@ def test_round_trip_keeps_everything(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp_")]  # the temp file was renamed
 
 
-def test_create_refuses_to_overwrite(tmp_path):
-    make(tmp_path)
+def test_create_and_add_refuse_duplicates(tmp_path):
+    league = make(tmp_path)
     with pytest.raises(LeagueError, match="already exists"):
         make(tmp_path)
+    league.add_candidate("x", tmp_path / "x.pt")
+    with pytest.raises(LeagueError, match="already has an entry 'x'"):
+        league.add_candidate("x", tmp_path / "y.pt")
+    assert League.create(league.path, SIG, (), overwrite=True).entries == {}
 
 
 @pytest.mark.parametrize("text, fragment", [

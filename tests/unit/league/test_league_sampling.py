@@ -8,7 +8,7 @@ import pytest
 from echelon.config import ConfigError, LeagueConfig, load_config
 from echelon.league.glicko2 import Rating, expected_score
 from echelon.league.league import League, LeagueError
-from echelon.league.sampling import SELF, build_sampler, pfsp_weights, sample_opponent
+from echelon.league.sampling import SELF, build_sampler, pfsp_weights
 
 LEARNER = Rating(1500.0, 100.0)
 
@@ -72,11 +72,11 @@ def test_drawn_distribution_matches_the_weights(league, mode):
         assert sampler.probability("e0") > sampler.probability("e1") > sampler.probability("e2")
         assert sampler.probability("heuristic@1.0") > 3 * sampler.probability("heuristic@0.5")
     rng = np.random.default_rng(12345)
-    draws = sampler.sample_many(rng, 100_000)
+    draws = sampler.sample_opponents(rng, 100_000)
     critical = chi2_critical(len(expect) - 1)
     assert chi2_statistic(draws, sampler.ids, expect) < critical
     # One draw per reset (the rollout worker's call) follows the same law.
-    singles = [sampler.sample(rng) for _ in range(20_000)]
+    singles = [sampler.sample_opponent(rng) for _ in range(20_000)]
     assert chi2_statistic(singles, sampler.ids, expect) < critical
     # The test has power: the other mode's weights are rejected by the same draws.
     other = build_sampler(league, LeagueConfig(sampling="prioritised" if mode == "uniform" else "uniform",
@@ -87,10 +87,10 @@ def test_drawn_distribution_matches_the_weights(league, mode):
 
 def test_seeded_draws_repeat(league):
     sampler = build_sampler(league, LeagueConfig(fixed_fire_probs=[0.5, 1.0]), LEARNER)
-    first = sampler.sample_many(np.random.default_rng(7), 50)
-    assert first == sampler.sample_many(np.random.default_rng(7), 50)
+    first = sampler.sample_opponents(np.random.default_rng(7), 50)
+    assert first == sampler.sample_opponents(np.random.default_rng(7), 50)
     assert len(set(first)) > 3
-    assert sample_opponent(np.random.default_rng(7), league, LeagueConfig(fixed_fire_probs=[0.5, 1.0])) in first
+    assert sampler.sample_opponent(np.random.default_rng(7)) == first[0]
 
 
 def test_mix_self_play_exclusion_and_empty_pool(league, tmp_path):
