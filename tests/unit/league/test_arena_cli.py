@@ -6,11 +6,13 @@ import re
 import subprocess
 import sys
 
+import pytest
 from league_helpers import REPO, SMOKE, make_checkpoint
 
 from echelon.league.cli import main as arena_main
 from echelon.league.glicko2 import rate_period
-from echelon.league.league import League
+from echelon.league.league import League, LeagueError
+from echelon.league.matches import LeagueEval, plan_eval
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 INIT = ["--config", str(SMOKE), "--set", "env.episode_seconds=6.0"]  # the tiny checkpoints' env
@@ -106,3 +108,29 @@ def test_eval_records_a_rating_period_and_eval_policy_plays_league_entries(tmp_p
                        "--matches", "2", "--size", "48")
     assert rc == 0 and "2 matches vs " + str(b) in out, err
     assert League.load(league).periods == 2  # nothing recorded without --record-league
+
+
+def test_plan_eval_maps_both_sides_to_entries(tmp_path):
+    league = tmp_path / "league.json"
+    a = make_checkpoint(tmp_path / "a", seed=0, update=10)
+    b = make_checkpoint(tmp_path / "b", seed=1, update=20)
+    outsider = make_checkpoint(tmp_path / "c", seed=2)
+    assert arena_main(["init", str(league), *INIT, "--set", "league.fixed_fire_probs=[0.5,1.0]"]) == 0
+    assert arena_main(["add", str(league), str(a)]) == 0 and arena_main(["add", str(league), str(b)]) == 0
+    # A plain heuristic opponent is the entry at the checkpoint's own training fire probability (1.0 here).
+    assert plan_eval(str(a), "heuristic", None, None, league, {}) == \
+        LeagueEval("heuristic", 1.0, league, "r0:10", "heuristic@1.0")
+    assert plan_eval(str(a), "heuristic", 0.5, None, league, {}).b_id == "heuristic@0.5"
+    assert plan_eval(str(a), str(b), None, None, league, {"size": None}).b_id == "r1:20"
+    assert plan_eval(str(b), "league:r0:10", None, None, league, {}) == \
+        LeagueEval(str(a.resolve()), None, league, "r1:20", "r0:10")
+    assert plan_eval(str(a), "league:heuristic@0.5", None, league, None, {}) == LeagueEval("heuristic", 0.5)
+    for args, fragment in [((str(a), "heuristic", 0.5, None, league, {"size": 48}), "drop ['size']"),
+                           ((str(outsider), "heuristic", None, None, league, {}), "add it first"),
+                           ((str(a), "heuristic", 0.25, None, league, {}), "no entry 'heuristic@0.25'"),
+                           ((str(a), "league:r0:10", None, None, league, {}), "would play itself"),
+                           ((str(a), "league:heuristic@0.5", 1.0, league, None, {}), "drop --fire-prob 1.0"),
+                           ((str(a), "league:r1:20", None, None, None, {}), "needs the league file")]:
+        with pytest.raises(LeagueError) as err:
+            plan_eval(*args)
+        assert fragment in str(err.value)
