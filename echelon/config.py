@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -396,6 +396,60 @@ class RayConfig:
         )
 
 
+LEAGUE_SAMPLING = ("uniform", "prioritised")
+
+
+@dataclass(frozen=True)
+class LeagueConfig:
+    """The self-play league (docs/league.md): its file, promotion, retirement and opponent mix.
+
+    Off unless ``path`` names a league file (``scripts/arena.py init`` makes one). Opponents are
+    drawn per match from the commanders plus the ``recent_candidates`` newest candidates,
+    ``uniform`` or ``prioritised`` toward those the learner is expected to lose to (weight
+    ``p_lose ** priority_exponent``, prioritised fictitious self-play); a ``heuristic_fraction``
+    of matches is played against the heuristic at the fire probabilities ``fixed_fire_probs``
+    instead. ``self_play`` replaces the league opponents by the current policy itself.
+    """
+
+    path: Optional[str] = None  # the league file (JSON); null = no league
+    snapshot_every: int = 50  # learner updates between snapshots added as candidates
+    top_k: int = 8  # a candidate whose conservative rating enters the top K becomes a commander
+    keep_top: int = 8  # commanders kept by retirement (ranked by conservative rating)
+    min_games: int = 30  # commanders with fewer rated games are never retired
+    recent_candidates: int = 4  # newest candidates in the opponent pool beside the commanders
+    sampling: str = "prioritised"
+    priority_exponent: float = 2.0
+    heuristic_fraction: float = 0.2
+    fixed_fire_probs: List[float] = field(default_factory=lambda: [1.0])
+    self_play: bool = False
+    tau: float = 0.5  # Glicko-2 system constant (volatility change), fixed when the league is made
+
+    def __post_init__(self) -> None:
+        _check(self.path is None or bool(str(self.path).strip()),
+               f"league.path must be a file path or null, got {self.path!r}")
+        for name in ("snapshot_every", "top_k", "keep_top"):
+            value = getattr(self, name)
+            _check(value >= 1, f"league.{name} must be >= 1, got {value}")
+        _check(self.min_games >= 0, f"league.min_games must be >= 0, got {self.min_games}")
+        _check(self.recent_candidates >= 0, f"league.recent_candidates must be >= 0, got {self.recent_candidates}")
+        _check(self.sampling in LEAGUE_SAMPLING,
+               f"league.sampling must be one of {'|'.join(LEAGUE_SAMPLING)}, got {self.sampling!r}")
+        _check(self.priority_exponent >= 0, f"league.priority_exponent must be >= 0, got {self.priority_exponent}")
+        _check(0.0 <= self.heuristic_fraction <= 1.0,
+               f"league.heuristic_fraction must be in [0, 1], got {self.heuristic_fraction}")
+        probs = list(self.fixed_fire_probs)
+        _check(all(0.0 <= float(p) <= 1.0 for p in probs),
+               f"league.fixed_fire_probs must each be in [0, 1], got {probs}")
+        _check(len(set(map(float, probs))) == len(probs), f"league.fixed_fire_probs has duplicates: {probs}")
+        _check(self.heuristic_fraction == 0.0 or bool(probs),
+               f"league.heuristic_fraction={self.heuristic_fraction} needs at least one league.fixed_fire_probs")
+        _check(self.tau > 0, f"league.tau must be > 0, got {self.tau}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything one run needs; saved whole in the run's meta record and checkpoints."""
@@ -408,6 +462,7 @@ class TrainConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    league: LeagueConfig = field(default_factory=LeagueConfig)
 
 
 def _schema(cls: type) -> Any:
