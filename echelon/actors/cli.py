@@ -159,6 +159,8 @@ def prepare(args: argparse.Namespace) -> Plan:
     if args.serial and args.stop_after_updates is not None:
         raise UserError("--stop-after-updates applies to the Ray trainer only")
     cfg, resume_from, changed = resolve_config(args)
+    if args.serial and cfg.league.enabled:
+        raise UserError("league.path (arena training) needs the Ray trainer: drop --serial, or drop league.path")
     check_wandb(cfg)
     check_env(cfg)
     # Absolute: the metrics actor writes into it from another working directory.

@@ -34,6 +34,7 @@ from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 
 from echelon.actors.graceful import GracefulStop
 from echelon.actors.incidents import Incidents
+from echelon.actors.league_link import LeagueLink
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
@@ -142,6 +143,7 @@ class Orchestrator:
         self.learner_version = 0
         self.weights_ref: Any = None
         self.curriculum: Optional[float] = None
+        self.league: Optional[LeagueLink] = None  # arena training (league.path set)
         self.last_checkpoint: Optional[Path] = resume_from.path if resume_from else None
         self.last_checkpoint_update = self.counters.update if resume_from else -1
         self.last_record: dict = {}
@@ -340,6 +342,8 @@ class Orchestrator:
             wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
         )
         self._wait_s = 0.0
+        if self.league is not None:  # match results, snapshots and rating periods, league/ metrics
+            record.update(self.league.after_update(c.update, c.env_steps, batch, weights_ref))
         full = self.metrics.log_update(record, episodes=c.episodes)
         if self.metrics.lost:
             self.halt = "metrics_lost"
@@ -386,6 +390,7 @@ class Orchestrator:
             restore_rng_state(state.driver_rng)
         self.workers = WorkerSet(*spawn_workers(cfg, self.num_workers, self.counters.update, self.metrics_name))
         self.workers.restarts = self.counters.worker_restarts
+        self.league = LeagueLink.start(cfg, self.run_dir, self.run_id, self.workers)  # before any worker samples
         # Spaces from a one-copy env built here, so the learner starts alongside the workers.
         obs_space, action_space = env_spaces(cfg)
         self.learner = spawn_learner(cfg, resources.get("GPU", 0.0), obs_space, action_space)

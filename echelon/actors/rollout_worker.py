@@ -20,6 +20,7 @@ import numpy as np
 import ray
 
 from echelon.config import TrainConfig
+from echelon.league.arena import match_results
 from echelon.metrics.episodes import EpisodeReporter
 from echelon.metrics.receipts import RECEIPT_FRAMES
 
@@ -41,6 +42,8 @@ class FragmentHeader(NamedTuple):
     inference_s: float = 0.0  # of sample_s: seconds in policy inference
     sent_at: float = 0.0  # wall-clock time (epoch s) the worker handed the fragment to Ray
     received_at: float = 0.0  # wall-clock time the driver took it (set by the driver's WorkerSet)
+    # Arena training: (opponent id, opponent kind, score for blue) per match that ended in the fragment.
+    matches: tuple = ()
 
 
 
@@ -62,14 +65,16 @@ def build_collector(cfg: TrainConfig, num_envs: int, seed: int) -> Any:
     import torch
 
     from echelon.env.adapters import make_vector_env
+    from echelon.league.arena import arena_config, attach_arena
     from echelon.model.actor_critic import build_policy
     from echelon.ppo.rollout import RolloutCollector
 
     # The collector samples actions from torch's global generator; one per worker process.
     torch.manual_seed(seed)
+    cfg = arena_config(cfg)  # with a league, red rows are policy rows too (league opponents drive them)
     env = make_vector_env(cfg, num_envs, seed)
     policy = build_policy(cfg, env.single_observation_space, env.single_action_space)
-    return RolloutCollector(cfg, env, policy, seed=seed)
+    return attach_arena(RolloutCollector(cfg, env, policy, seed=seed), cfg, seed)
 
 
 class RolloutWorker:
@@ -126,6 +131,17 @@ class RolloutWorker:
             raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
         setter(float(heuristic_weapon_fire_prob))
 
+    def set_league(self, league: Any) -> int:
+        """Arena training: the opponent set to draw from (a :class:`~echelon.league.arena.LeagueSet`;
+        Ray resolves the driver's ref). Returns its version."""
+        self.collector.opponents.set_league(league)
+        return int(league.version)
+
+    def arena_report(self) -> Optional[dict]:
+        """Arena training: per-copy opponents and weight fetches (``Arena.report``); None without a league."""
+        arena = self.collector.opponents
+        return arena.report() if arena is not None else None
+
     def sample(self) -> tuple[FragmentHeader, Any]:
         """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
 
@@ -161,6 +177,7 @@ class RolloutWorker:
             env_step_s=timings["env_step_s"],
             inference_s=timings["inference_s"],
             sent_at=time.time(),
+            matches=match_results(frag.episodes),
         )
         return header, frag
 

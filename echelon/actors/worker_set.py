@@ -38,6 +38,7 @@ class WorkerState:
     failures: int = 0  # consecutive failed probes
     alive: bool = True
     incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
+    league: int = -1  # arena training: version of the opponent set last sent (-1: none)
 
 
 def fragment_timings(headers: list[FragmentHeader]) -> dict[str, float]:
@@ -65,6 +66,9 @@ class WorkerSet:
         self.probes: dict[Any, tuple[int, int]] = {}  # set_weights ref -> (worker, version)
         self.retry_at: dict[int, float] = {}  # worker -> monotonic time of its next probe
         self.restarts = 0
+        # Arena training (echelon/actors/league_link.py): (version, ref of a LeagueSet) the workers
+        # must hold before they sample; None without a league.
+        self.league: Optional[tuple[int, Any]] = None
 
     def __len__(self) -> int:
         return len(self.workers)
@@ -95,6 +99,9 @@ class WorkerSet:
         if fire_prob is not None and (w.curriculum is None or abs(fire_prob - w.curriculum) >= 0.01):
             w.handle.set_curriculum.remote(fire_prob)
             w.curriculum = fire_prob
+        if self.league is not None and w.league != self.league[0]:
+            w.handle.set_league.remote(self.league[1])
+            w.league = self.league[0]
         header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote()
         # Keyed by the fragment: ray.wait (fetch_local) reports it ready once it is on this node.
         self.inflight[frag_ref] = (i, header_ref)
@@ -110,6 +117,7 @@ class WorkerSet:
         self._note_incarnation(i, header)
         if header.error is not None:
             self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
+            self.workers[i].league = -1
         return i, header._replace(received_at=time.time())
 
     def episodes_sent(self, timeout_s: float = 60.0) -> Optional[int]:
@@ -138,6 +146,7 @@ class WorkerSet:
             log.warning("rollout worker %d was restarted by Ray; re-sending weights", i)
             w.version = header.version
             w.curriculum = None
+            w.league = -1
         w.incarnation = header.incarnation
 
     def failed(self, i: int, exc: BaseException) -> None:
@@ -146,6 +155,7 @@ class WorkerSet:
         self.restarts += 1
         w.version = -1
         w.curriculum = None
+        w.league = -1
         w.incarnation = None  # counted here, not again at the new process's first header
         w.failures = 0
         log.warning("rollout worker %d lost (%s); re-sending weights once it is back", i, type(exc).__name__)

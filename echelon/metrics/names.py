@@ -5,10 +5,10 @@ counters, losses, throughput), ``policy/`` (what the policy does on the update's
 ``returns/`` (finished episodes over a rolling window), ``rewards/`` (reward components),
 ``combat/``, ``zone/``, the strided ``coordination/``, ``perception/``, ``distributions/``
 (histograms), ``spatial/`` (heat maps) and ``episodes/`` (tables), ``perf/`` (where the time
-goes) and ``system/`` (pipeline health). docs/observability.md says what each one measures and
-in which unit. Every record written to ``train_log.jsonl`` uses these keys, whichever loop
-(serial or Ray) wrote it; a test checks that no two constants share a value and that each one
-starts with its group's prefix. Families keyed per action dim or reward component are built by
+goes), ``system/`` (pipeline health) and ``league/`` (arena training). docs/observability.md
+says what each one measures and in which unit. Every record written to ``train_log.jsonl`` uses
+these keys, whichever loop (serial or Ray) wrote it; a test checks that no two constants share a
+value and that each one starts with its group's prefix. Families keyed per action dim or reward component are built by
 the ``*_key`` helpers at the bottom from their prefix constants.
 """
 
@@ -156,6 +156,23 @@ SYSTEM_EPISODES_SENT = "system/episodes_sent"  # summary: episodes the live work
 SYSTEM_EPISODES_RECEIVED = "system/episodes_received"  # summary: episodes the metrics actor received
 SYSTEM_SINK_ERRORS = "system/sink_errors"  # summary: failed W&B calls (reported once, never fatal)
 
+# league/: arena training (league.path set; docs/league.md). Rating of the learner's newest
+# snapshot in the league (from its first snapshot on); mix and win rates over the last
+# metrics.window finished matches, per opponent kind (win rate: share won by blue, the learner).
+LEAGUE_RATING = "league/rating"  # Glicko-2 rating points
+LEAGUE_RD = "league/rd"  # rating deviation, rating points
+LEAGUE_CONSERVATIVE = "league/conservative_rating"  # rating - 2 RD
+LEAGUE_POOL_SIZE = "league/pool_size"  # non-heuristic opponents the workers draw from (int; self counts 1)
+LEAGUE_WINDOW_MATCHES = "league/window_matches"  # matches in the window (int)
+LEAGUE_MIX_HEURISTIC = "league/mix/heuristic"  # share of the window's matches against the heuristic
+LEAGUE_MIX_CANDIDATE = "league/mix/candidate"
+LEAGUE_MIX_COMMANDER = "league/mix/commander"
+LEAGUE_MIX_SELF = "league/mix/self"
+LEAGUE_WIN_RATE_HEURISTIC = "league/win_rate/heuristic"
+LEAGUE_WIN_RATE_CANDIDATE = "league/win_rate/candidate"
+LEAGUE_WIN_RATE_COMMANDER = "league/win_rate/commander"
+LEAGUE_WIN_RATE_SELF = "league/win_rate/self"
+
 # Resume record fields.
 RESUME_FROM = "resume/checkpoint"  # path of the checkpoint resumed from
 RESUME_SKIPPED = "resume/skipped"  # unusable newer checkpoints skipped (list of paths)
@@ -177,7 +194,7 @@ WARNING_THRESHOLD = "warning/threshold"  # the threshold it crossed
 
 GROUPS = (
     "train/", "policy/", "returns/", "rewards/", "combat/", "zone/", "coordination/", "perception/",
-    "distributions/", "spatial/", "episodes/", "perf/", "system/", "resume/", "error/", "warning/",
+    "distributions/", "spatial/", "episodes/", "perf/", "system/", "league/", "resume/", "error/", "warning/",
 )
 # Families logged on a stride (metrics.*_every updates) rather than every update.
 STRIDED_GROUPS = ("coordination/", "perception/", "distributions/", "spatial/", "episodes/")

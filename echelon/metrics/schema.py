@@ -113,6 +113,16 @@ _UPDATE_INTS = (
 # update records (a skipped update writes none); checked for monotonicity when present.
 TRAIN_OPTIMIZER_STEPS = N.TRAIN_OPTIMIZER_STEPS
 
+# Arena training's update keys (league.path set); absent otherwise, and the rating until the
+# learner's first snapshot.
+LEAGUE_KEYS: dict[str, tuple[str, ...]] = {
+    **{k: (INT,) for k in (N.LEAGUE_POOL_SIZE, N.LEAGUE_WINDOW_MATCHES)},
+    **{k: (NUMBER,) for k in (N.LEAGUE_RATING, N.LEAGUE_RD, N.LEAGUE_CONSERVATIVE, N.LEAGUE_MIX_HEURISTIC,
+                              N.LEAGUE_MIX_CANDIDATE, N.LEAGUE_MIX_COMMANDER, N.LEAGUE_MIX_SELF,
+                              N.LEAGUE_WIN_RATE_HEURISTIC, N.LEAGUE_WIN_RATE_CANDIDATE,
+                              N.LEAGUE_WIN_RATE_COMMANDER, N.LEAGUE_WIN_RATE_SELF)},
+}
+
 REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_META: {
         **COMMON_KEYS,
@@ -168,7 +178,7 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
 # Keys that may be absent but, when present, must have these types.
 OPTIONAL: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_META: {},
-    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,)},
+    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,), **LEAGUE_KEYS},
     N.KIND_RESUME: {N.RESUME_CHANGED: (DICT,)},
     N.KIND_ERROR: {},
     N.KIND_WARNING: {N.TRAIN_ENV_STEPS: (INT,)},

@@ -3,6 +3,12 @@
 The collector owns the env's current observation, ``episode_start`` flags and the LSTM state
 per row, and carries all three across ``sample()`` calls, so consecutive fragments continue
 the same episodes. Storage is preallocated once; each ``sample()`` returns copies.
+
+Extension point ``opponents`` (None by default; arena training sets an
+:class:`echelon.league.arena.Arena`): an object whose ``act(obs [R, D], episode_start [R],
+env_action, fragment_start)`` replaces, in place, the env actions of the rows someone else drives
+and returns ``learning [R]`` bool, ANDed into the fragment's ``valid`` (those rows never reach the
+loss); and whose ``finish(episodes)`` annotates the matches that ended in a step.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class RolloutCollector:
         self.next_obs = np.array(env.reset(seed=cfg.seed if seed is None else seed), dtype=np.float32)
         self.next_episode_start = np.ones(R, bool)
         self.state = policy.initial_state(R)
+        self.opponents = None  # see the module docstring (arena training)
         # Seconds of the last sample() spent in policy inference and in env.step (perf/ metrics).
         self.last_timings = {"inference_s": 0.0, "env_step_s": 0.0}
 
@@ -90,6 +97,9 @@ class RolloutCollector:
             self.logprobs[t] = logprob.numpy()
             self.values[t] = value.numpy()
             env_action = to_env_action(env.single_action_space, action)
+            learning = None
+            if self.opponents is not None:
+                learning = self.opponents.act(self.obs[t], self.episode_start[t], env_action, fragment_start=t == 0)
             t1 = clock()
             obs, reward, terminated, truncated, info = env.step(env_action)
             t2 = clock()
@@ -99,6 +109,8 @@ class RolloutCollector:
             self.terminated[t] = terminated
             self.truncated[t] = truncated
             self.valid[t] = info["valid"]
+            if learning is not None:
+                self.valid[t] &= learning
             if truncated.any():
                 # Bootstrap value of the true last observation, with the state that would have
                 # consumed it had the episode gone on.
@@ -110,6 +122,8 @@ class RolloutCollector:
             # The env reuses its output buffers: copy into ours, no new arrays per step.
             np.copyto(self.next_obs, obs, casting="unsafe")
             np.copyto(self.next_episode_start, info["episode_start"], casting="unsafe")
+            if self.opponents is not None:
+                self.opponents.finish(info.get("episodes", ()))
             episodes.extend(info.get("episodes", ()))
         t0 = clock()
         last_values = policy.step(

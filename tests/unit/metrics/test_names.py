@@ -15,7 +15,7 @@ def test_each_constant_lives_under_its_group_prefix():
     prefix_of_group = {"TRAIN": "train/", "POLICY": "policy/", "RETURNS": "returns/", "REWARDS": "rewards/",
                        "COMBAT": "combat/", "ZONE": "zone/", "COORD": "coordination/", "PERCEPTION": "perception/",
                        "DIST": "distributions/", "SPATIAL": "spatial/", "EPISODES": "episodes/", "PERF": "perf/",
-                       "SYSTEM": "system/", "RESUME": "resume/", "ERROR": "error/",
+                       "SYSTEM": "system/", "LEAGUE": "league/", "RESUME": "resume/", "ERROR": "error/",
                        "WARNING": "warning/"}
     assert set(prefix_of_group.values()) == set(N.GROUPS)
     for const, key in N.all_names().items():
