@@ -127,6 +127,24 @@ def check_env(cfg: TrainConfig) -> None:
     env.close()
 
 
+def check_league(cfg: TrainConfig, serial: bool) -> None:
+    """Arena training (``league.path``): Ray only, an Echelon env with blue as the policy, and a
+    league file that loads and was made for this env (docs/league.md)."""
+    if not cfg.league.enabled:
+        return
+    if serial:
+        raise UserError("league.path (arena training) needs the Ray trainer: drop --serial, or drop league.path")
+    from echelon.league.arena import check_arena_config
+    from echelon.league.league import League, LeagueError
+    from echelon.league.signature import env_signature
+
+    try:
+        check_arena_config(cfg)
+        League.load(cfg.league.path).check_signature(env_signature(cfg), "this run's config")
+    except (ValueError, LeagueError) as exc:
+        raise UserError(str(exc)) from None
+
+
 def check_wandb(cfg: TrainConfig) -> None:
     """``metrics.wandb_mode=online`` needs ``WANDB_API_KEY`` (``auto`` picks online only with it).
 
@@ -159,8 +177,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     if args.serial and args.stop_after_updates is not None:
         raise UserError("--stop-after-updates applies to the Ray trainer only")
     cfg, resume_from, changed = resolve_config(args)
-    if args.serial and cfg.league.enabled:
-        raise UserError("league.path (arena training) needs the Ray trainer: drop --serial, or drop league.path")
+    check_league(cfg, args.serial)
     check_wandb(cfg)
     check_env(cfg)
     # Absolute: the metrics actor writes into it from another working directory.

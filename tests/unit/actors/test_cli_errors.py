@@ -12,6 +12,8 @@ from echelon.actors.cli import config_changes, main, unsafe_changes
 from echelon.checkpoint import Counters, TrainingState, build_payload, save_checkpoint
 from echelon.config import config_to_dict, load_config
 from echelon.env.vec_env import EchelonVecEnv
+from echelon.league.league import League
+from echelon.league.signature import env_signature
 from echelon.ppo.learner import Learner
 
 REPO = Path(__file__).resolve().parents[3]
@@ -60,12 +62,28 @@ def _case(name: str, tmp: Path) -> tuple[list[str], str]:
         return ["--resume", str(tmp / "run"), "--set", "model.lstm_size=32"], "model.lstm_size (64 -> 32)"
     if name == "wandb_online_without_key":
         return ["--config", str(SMOKE), "--set", "metrics.wandb_mode=online"], "needs WANDB_API_KEY"
+    if name.startswith("league_"):
+        return _league_case(name, tmp)
+    raise AssertionError(name)
+
+
+def _league_case(name: str, tmp: Path) -> tuple[list[str], str]:
+    """Arena training's user errors (league.path set)."""
+    if name == "league_serial":
+        return ["--serial", "--config", str(SMOKE), "--set", "league.path=l.json"], "needs the Ray trainer"
+    if name == "league_missing":
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'none.json'}"], "no league file at"
+    if name == "league_other_env":
+        League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}", "--set", "env.size_x=50"], \
+            "env.size_x is 40 in the league but 50 in this run's config"
     raise AssertionError(name)
 
 
 CASES = ["wandb_online_without_key",
          "invalid_yaml", "list_top_level", "missing_config", "bad_set_value", "unknown_key", "bad_value_type",
-         "unknown_env", "unwritable_run_dir", "no_checkpoint", "foreign_checkpoint", "resume_changed_lstm"]
+         "unknown_env", "unwritable_run_dir", "no_checkpoint", "foreign_checkpoint", "resume_changed_lstm",
+         "league_serial", "league_missing", "league_other_env"]
 
 
 @pytest.mark.parametrize("name", CASES)
