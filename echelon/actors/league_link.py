@@ -81,7 +81,8 @@ class LeagueLink:
         self.league = League.load(self.lc.path)
         self.league.check_signature(env_signature(cfg), "this run's config")
         mine = [e for e in self.league.entries.values() if e.meta.get("run_id") == run_id and e.checkpoint]
-        self.current: Optional[str] = max(mine, key=lambda e: e.meta.get("update", 0)).id if mine else None
+        newest = max(mine, key=lambda e: (e.meta.get("update", 0), e.created)) if mine else None
+        self.current: Optional[str] = newest.id if newest else None
         self.results: list[tuple[str, float]] = []  # (opponent id, blue's score) since the last snapshot
         self.window: deque = deque(maxlen=cfg.metrics.window)  # (opponent kind, blue's score)
         self._refs: dict[str, Any] = {}  # checkpoint id -> ObjectRef of its policy_payload
@@ -137,9 +138,8 @@ class LeagueLink:
     def snapshot(self, update: int, env_steps: int, model: dict) -> str:
         """Add the learner (``model``, its weights after ``update``) as a candidate, rate the results
         since the last snapshot as one period, promote, retire, save, publish. Returns the new id."""
-        entry_id = f"{self.run_id}:{update}"
-        path = save_checkpoint(self.run_dir / "league", update,
-                               snapshot_payload(self.cfg, self.run_id, update, env_steps, model))
+        entry_id, folder = self._free_slot(update)
+        path = save_checkpoint(folder, update, snapshot_payload(self.cfg, self.run_id, update, env_steps, model))
         self.league.add_candidate(entry_id, path, meta={"run_id": self.run_id, "update": update,
                                                         "env_steps": env_steps})
         rated = [(entry_id, opp, score) for opp, score in self.results if opp != SELF and opp in self.league.entries]
@@ -155,6 +155,16 @@ class LeagueLink:
                  [e.id for e in promoted], [e.id for e in retired])
         self.publish()
         return entry_id
+
+    def _free_slot(self, update: int) -> tuple[str, Path]:
+        """``(entry id, folder)`` of the snapshot of ``update``: ``<run_id>:<update>`` under
+        ``RUN_DIR/league``; after a resume that replays an update already snapshotted (its entry
+        keeps the rating it earned), ``<run_id>:<update>~<k>`` under ``RUN_DIR/league/replay<k>``."""
+        entry_id, folder, k = f"{self.run_id}:{update}", self.run_dir / "league", 0
+        while entry_id in self.league.entries:
+            k += 1
+            entry_id, folder = f"{self.run_id}:{update}~{k}", self.run_dir / "league" / f"replay{k}"
+        return entry_id, folder
 
     def metrics(self) -> dict[str, Any]:
         """``league/`` keys: the current entry's rating, pool size, mix and win rate per kind."""

@@ -59,13 +59,18 @@ class LeagueSet:
 
 
 def check_arena_config(cfg: TrainConfig) -> None:
-    """Raise ``ValueError`` unless ``cfg`` can train in the arena (Echelon, blue = policy)."""
+    """Raise ``ValueError`` unless ``cfg`` can train in the arena (Echelon, blue = policy, no
+    curriculum: heuristic opponents play at their league entries' fire probabilities)."""
     if cfg.rollout.env != "echelon":
         raise ValueError(f"league.path is set but rollout.env is {cfg.rollout.env!r}; arena training plays "
                          "Echelon matches: use rollout.env=echelon or drop league.path")
     if cfg.env.blue != "policy":
         raise ValueError(f"league.path is set but env.blue is {cfg.env.blue!r}; the learner plays blue in "
                          "the arena: set env.blue=policy")
+    if cfg.ray.curriculum_fire_prob_start is not None:
+        raise ValueError("league.path is set but so is ray.curriculum_fire_prob_start; in the arena the heuristic "
+                         "plays at its league entries' fire probabilities (league.fixed_fire_probs): set "
+                         "ray.curriculum_fire_prob_start=null")
 
 
 def arena_config(cfg: TrainConfig) -> TrainConfig:

@@ -210,3 +210,28 @@ def test_arena_run_snapshots_into_the_league_and_logs_league_metrics(local_ray, 
         assert load_policy(ckpt).info["update"] == update  # a policy arena.py / eval_policy can play
     assert ups[-1][N.LEAGUE_RATING] == pytest.approx(snaps[1].rating)
     assert_valid_log(run_dir)
+
+
+def test_snapshots_of_a_replayed_update_get_their_own_entry_and_a_resume_finds_the_newest(local_ray, league_file,
+                                                                                         tmp_path):
+    # A run resumed from a checkpoint older than its last snapshot replays that update: the entry
+    # already in the league keeps its file and rating, the replay gets its own.
+    home = shutil.copytree(league_file.parent, tmp_path / "league")
+    cfg = _cfg(home / league_file.name)
+    spaces = EchelonVecEnv(cfg.env, 1)
+    model = Learner(cfg, spaces.single_observation_space, spaces.single_action_space).get_weights()[1]
+    run_dir = tmp_path / "run"
+    link = LeagueLink(cfg, run_dir, "rr", WorkerSet([]))
+    assert link.current is None and link.workers.league[0] == 1
+    first = link.snapshot(2, 256, model)
+    again = LeagueLink(cfg, run_dir, "rr", WorkerSet([]))  # the resumed driver
+    assert again.current == first == "rr:2"
+    replay = again.snapshot(2, 256, model)
+    assert replay == "rr:2~1"
+    league = League.load(home / league_file.name)
+    paths = {league.checkpoint_path(league.get(i)) for i in (first, replay)}
+    assert paths == {(run_dir / "league" / "checkpoints" / "ckpt_00000002.pt").resolve(),
+                     (run_dir / "league" / "replay1" / "checkpoints" / "ckpt_00000002.pt").resolve()}
+    assert LeagueLink(cfg, run_dir, "rr", WorkerSet([])).current == "rr:2~1"
+    # Its opponent set leaves the learner's own newest snapshot out of the pool.
+    assert "rr:2~1" not in again.sampler.ids and "rr:2" in again.sampler.ids

@@ -71,11 +71,17 @@ def _league_case(name: str, tmp: Path) -> tuple[list[str], str]:
     """Arena training's user errors (league.path set)."""
     if name == "league_serial":
         return ["--serial", "--config", str(SMOKE), "--set", "league.path=l.json"], "needs the Ray trainer"
+    if name == "league_curriculum":
+        League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}"], \
+            "set ray.curriculum_fire_prob_start=null"
     if name == "league_missing":
-        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'none.json'}"], "no league file at"
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'none.json'}",
+                "--set", "ray.curriculum_fire_prob_start=null"], "no league file at"
     if name == "league_other_env":
         League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
-        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}", "--set", "env.size_x=50"], \
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}", "--set", "env.size_x=50",
+                "--set", "ray.curriculum_fire_prob_start=null"], \
             "env.size_x is 40 in the league but 50 in this run's config"
     raise AssertionError(name)
 
@@ -83,7 +89,7 @@ def _league_case(name: str, tmp: Path) -> tuple[list[str], str]:
 CASES = ["wandb_online_without_key",
          "invalid_yaml", "list_top_level", "missing_config", "bad_set_value", "unknown_key", "bad_value_type",
          "unknown_env", "unwritable_run_dir", "no_checkpoint", "foreign_checkpoint", "resume_changed_lstm",
-         "league_serial", "league_missing", "league_other_env"]
+         "league_serial", "league_missing", "league_other_env", "league_curriculum"]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -116,7 +116,7 @@ def test_no_file_binds_the_dashboard_publicly_or_holds_a_secret():
     assert "0.0.0.0" not in "".join(p.read_text() for p in CLUSTER_FILES)
 
 
-@pytest.mark.parametrize("name", ["local", "smoke", "cluster", "cartpole", "bench_vs_rllib"])
+@pytest.mark.parametrize("name", ["local", "smoke", "cluster", "cartpole", "bench_vs_rllib", "arena"])
 def test_run_configs_load(name):
     cfg = load_config(REPO / "ray_configs" / f"{name}.yaml")
     assert cfg.learner.total_env_steps > 0

@@ -22,7 +22,8 @@ from echelon.model.actor_critic import LSTMState, build_policy
 from league_helpers import SMOKE
 
 # 6 s matches: 24 decisions, so a 32-step fragment crosses a match start in every copy.
-ARENA = ["env.episode_seconds=6.0", "league.path=unused.json", "model.hidden_size=16", "model.lstm_size=16"]
+ARENA = ["env.episode_seconds=6.0", "league.path=unused.json", "model.hidden_size=16", "model.lstm_size=16",
+         "ray.curriculum_fire_prob_start=null"]
 KINDS = {"heuristic@1.0": "fixed", "heuristic@0.5": "fixed", "a": "candidate", "b": "commander", SELF: SELF}
 
 
@@ -67,6 +68,8 @@ def test_arena_config_makes_red_policy_rows_and_refuses_other_envs():
     assert arena_config(plain) is plain  # no league: the config is left alone
     with pytest.raises(ValueError, match="env.blue is 'heuristic'"):
         arena_config(_cfg("env.blue=heuristic", "env.red=policy"))
+    with pytest.raises(ValueError, match="set ray.curriculum_fire_prob_start=null"):
+        arena_config(_cfg("ray.curriculum_fire_prob_start=0.2"))
     with pytest.raises(ValueError, match="neither a fire probability nor weights"):
         LeagueSet(1, OpponentSampler(("a",), (1.0,), ("candidate",)))
 
