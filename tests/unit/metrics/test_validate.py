@@ -224,3 +224,18 @@ def test_unknown_schema_version_is_a_defect(tmp_path):
     records = _example()
     records[0][N.SCHEMA_VERSION] = 99
     assert "schema_version 99 is not one of (1, 2)" in _messages(validate_log(_write(tmp_path, records)))[0]
+
+
+def test_league_keys_are_optional_and_typed(tmp_path):
+    # Arena training adds league/ keys to update records: accepted when well typed, named when not.
+    records = _example()
+    records[UPD1 - 1].update({N.LEAGUE_POOL_SIZE: 2, N.LEAGUE_WINDOW_MATCHES: 8, N.LEAGUE_MIX_HEURISTIC: 0.25,
+                              N.LEAGUE_WIN_RATE_CANDIDATE: 0.0})
+    records[UPD2 - 1].update({N.LEAGUE_RATING: 1449.1, N.LEAGUE_RD: 162.6, N.LEAGUE_CONSERVATIVE: 1123.9})
+    assert validate_log(_write(tmp_path, records)).ok
+    records[UPD2 - 1][N.LEAGUE_POOL_SIZE] = 2.5
+    records[UPD2 - 1][N.LEAGUE_RATING] = "high"
+    assert _messages(validate_log(_write(tmp_path, records))) == [
+        f"line {UPD2}: update record: 'league/pool_size' is float (2.5), expected int",
+        f"line {UPD2}: update record: 'league/rating' is str ('high'), expected number",
+    ]
