@@ -24,6 +24,9 @@ targeted, counted in the outcome or rewarded), parked far off the map and apart 
 a big batch identical to the same match played alone: counter-based draws are keyed by
 ``draw_id [E, M]``, a mech's index in a match of its own packs (red mech ``T + j`` is ``5k + j``
 there), and at most ``p_cap [E] = 4 x 10k`` projectiles fly at once, the pool of a ``k``-pack sim.
+Observations, rewards, flags and events are then bit-identical; float sums over the mech axis
+(remaining HP, pack dispersion, focus-fire share in the outcome) agree to rounding only, since
+NumPy groups the terms of the allocation's longer rows differently.
 
 Per-match layout arrays on the sim: ``match_x, match_y [E]`` int64 (cells), ``match_side [E]``
 float64 (m, the longer side: the approach potential's map size), ``match_packs [E]`` int64,

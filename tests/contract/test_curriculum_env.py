@@ -24,7 +24,8 @@ def _rollout(env: EchelonVecEnv, seed: int, actions: list[dict]) -> dict:
     """Every per-step output, the layout (present rows) before and after each step, and the
     episodes with the step they ended on."""
     C = env.controlled
-    rec = {k: [] for k in ("obs", "rew", "term", "trunc", "valid", "alive", "final", "before", "after", "ended")}
+    keys = ("obs", "rew", "term", "trunc", "valid", "alive", "final", "before", "after", "ended", "events")
+    rec: dict = {k: [] for k in keys}
     rec["reset_obs"] = env.reset(seed).copy()
     rec["first_layout"] = (env.sim.match_x.copy(), env.sim.match_packs.copy())
     rec["episodes"] = []
@@ -35,6 +36,7 @@ def _rollout(env: EchelonVecEnv, seed: int, actions: list[dict]) -> dict:
                          ("alive", info["alive"]), ("final", info["final_obs"])):
             rec[key].append(arr.copy())
         rec["after"].append(env.sim.present[:, C].reshape(-1).copy())
+        rec["events"].append(info["events"].copy())
         rec["episodes"] += [(t, ep) for ep in info["episodes"]]
         ended = np.zeros(env.num_envs, bool)
         ended[[ep["env"] for ep in info["episodes"]]] = True
@@ -59,15 +61,34 @@ def _mapped_outcome(out: dict, cfg: EnvConfig, packs: int) -> dict:
     return out
 
 
+def _mapped_events(events: np.ndarray, env: int, cfg: EnvConfig, packs: int) -> np.ndarray:
+    """Match ``env``'s events with mech ids renumbered as in a match allocated for ``packs`` packs."""
+    T, n = cfg.mechs_per_team, 5 * packs
+    out = events[events["env"] == env].copy()
+    out["env"] = 0
+    for who in ("shooter", "target"):
+        red = out[who] >= T
+        out[who][red] -= T - n
+    return out
+
+
 def _assert_outcome_equal(a: dict, b: dict) -> None:
+    """Equal outcomes; sums over a team's or the match's mechs (remaining HP, pack dispersion,
+    focus-fire share) to rounding only: the batch sums over its allocated mech axis, absent mechs
+    adding zeros, and NumPy groups the terms of a longer row differently."""
     a, b = dict(a), dict(b)
     np.testing.assert_array_equal(a.pop("damage_heatmap"), b.pop("damage_heatmap"))
+    stats_a, stats_b = a.pop("stats"), b.pop("stats")
+    assert stats_a == pytest.approx(stats_b, rel=1e-12, abs=1e-12)
+    for key in ("hp_blue", "hp_red"):
+        assert a.pop(key) == pytest.approx(b.pop(key), rel=1e-12)
     assert a == b
 
 
-@pytest.mark.parametrize("red", ["policy", "heuristic"], ids=["selfplay", "vs_heuristic"])
-def test_batched_layouts_equal_single_envs_of_the_drawn_layout(red):
-    cfg = EnvConfig(**BASE, red=red)
+@pytest.mark.parametrize("red, obs_mode", [("policy", "full"), ("heuristic", "full"), ("heuristic", "partial")],
+                         ids=["selfplay", "vs_heuristic", "vs_heuristic_partial"])
+def test_batched_layouts_equal_single_envs_of_the_drawn_layout(red, obs_mode):
+    cfg = EnvConfig(**BASE, red=red, obs_mode=obs_mode)
     n, steps = 4, 70
     env = EchelonVecEnv(cfg, n)
     A = env.agents_per_env
@@ -78,7 +99,7 @@ def test_batched_layouts_equal_single_envs_of_the_drawn_layout(red):
     for i in range(n):
         # Single env: allocated for exactly the layout match i drew, seeded as match id i.
         single_cfg = EnvConfig(episode_seconds=cfg.episode_seconds, packs_per_team=packs[i], size_x=sizes[i],
-                               size_y=sizes[i], red=red)
+                               size_y=sizes[i], red=red, obs_mode=obs_mode)
         rows = i * A + _present_rows(cfg, packs[i])
         sacts = [{k: v[rows] for k, v in a.items()} for a in acts]
         end = next(t for t, ep in batched["episodes"] if ep["env"] == i)  # its first match's last step
@@ -89,6 +110,7 @@ def test_batched_layouts_equal_single_envs_of_the_drawn_layout(red):
                 np.testing.assert_array_equal(batched[key][t][rows], single[key][t], err_msg=f"{key} step {t}")
             if t < end:
                 np.testing.assert_array_equal(batched["obs"][t][rows], single["obs"][t], err_msg=f"obs step {t}")
+            np.testing.assert_array_equal(_mapped_events(batched["events"][t], i, cfg, packs[i]), single["events"][t])
         np.testing.assert_array_equal(batched["final"][end][rows], single["final"][end])
         (t_b, ep_b), = [(t, ep) for t, ep in batched["episodes"] if ep["env"] == i][:1]
         (t_s, ep_s), = single["episodes"][:1]
@@ -98,8 +120,7 @@ def test_batched_layouts_equal_single_envs_of_the_drawn_layout(red):
         assert ep_b["reward_components"] == ep_s["reward_components"]
         assert ep_b["team_returns"] == ep_s["team_returns"]
         _assert_outcome_equal(_mapped_outcome(ep_b["outcome"], cfg, packs[i]), ep_s["outcome"])
-    stats = [ep["outcome"]["stats"] for _, ep in batched["episodes"]]
-    assert sum(st["shots_blue"] + st["shots_red"] for st in stats) > 0
+    assert sum(len(ev) for ev in batched["events"]) > 0
 
 
 def test_absent_agents_are_invalid_zero_and_never_seen():
