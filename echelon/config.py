@@ -94,8 +94,8 @@ class EnvConfig:
     # Record per-step events (EchelonVecEnv.last_events); off saves a little step time.
     record_events: bool = True
     rewards: RewardConfig = field(default_factory=RewardConfig)
-    # Curriculum over the match (docs/env.md 'Per-match layout'): every match draws, at each of
-    # its resets, a square map side from size_range = [lo, hi] m and its packs per team from
+    # Curriculum over the match (docs/env.md, same title): every match draws, at each of its
+    # resets, a square map side from size_range = [lo, hi] m and its packs per team from
     # packs_range = [lo, hi] (uniform integers, both ends included). The batch is allocated for
     # the largest match, so hi must equal size_x = size_y (resp. packs_per_team). null = every
     # match is size_x x size_y with packs_per_team packs. EchelonVecEnv.set_curriculum narrows
