@@ -9,6 +9,7 @@ dataclasses, whose ``__post_init__`` validates values with the numbers in the me
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -25,6 +26,24 @@ class ConfigError(ValueError):
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+def check_range(
+    name: str, value: Any, lowest: int, highest: Optional[int], unit: str, why_lowest: str = ""
+) -> tuple[int, int]:
+    """``value`` as an integer pair ``(lo, hi)`` with ``lowest <= lo <= hi`` (and ``hi <= highest``
+    unless that is None); :class:`ConfigError` naming ``name`` and the fix otherwise (``why_lowest``
+    is appended to the message for a ``lo`` below ``lowest``)."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    _check(ok, f"{name} must be [lo, hi], two integers ({unit}), got {value!r}")
+    lo, hi = int(value[0]), int(value[1])
+    _check(lo <= hi, f"{name}={[lo, hi]}: lo must be <= hi; swap them")
+    _check(lo >= lowest, f"{name}={[lo, hi]}: lo must be >= {lowest} {unit}{why_lowest}; raise lo to {lowest} or more")
+    _check(highest is None or hi <= highest,
+           f"{name}={[lo, hi]}: hi must be <= {highest} {unit}, the largest the batch was allocated for; "
+           f"lower hi, or build the env with a config whose maxima cover {hi}")
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,14 @@ class EnvConfig:
     # Record per-step events (EchelonVecEnv.last_events); off saves a little step time.
     record_events: bool = True
     rewards: RewardConfig = field(default_factory=RewardConfig)
+    # Curriculum over the match (docs/env.md, same title): every match draws, at each of its
+    # resets, a square map side from size_range = [lo, hi] m and its packs per team from
+    # packs_range = [lo, hi] (uniform integers, both ends included). The batch is allocated for
+    # the largest match, so hi must equal size_x = size_y (resp. packs_per_team). null = every
+    # match is size_x x size_y with packs_per_team packs. EchelonVecEnv.set_curriculum narrows
+    # or moves the ranges within these maxima during a run.
+    size_range: Optional[List[int]] = None
+    packs_range: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
         _check(self.packs_per_team >= 1, f"env.packs_per_team must be >= 1, got {self.packs_per_team}")
@@ -82,12 +109,13 @@ class EnvConfig:
         _check(self.blue in CONTROLLERS, f"env.blue must be one of {CONTROLLERS}, got {self.blue!r}")
         _check(self.red in CONTROLLERS, f"env.red must be one of {CONTROLLERS}, got {self.red!r}")
         _check(self.spawn_size >= 6, f"env.spawn_size must be >= 6 m to fit a pack, got {self.spawn_size}")
-        min_side = 2 * self.spawn_size + 8
+        min_side = self.min_side
         _check(
             self.size_x >= min_side and self.size_y >= min_side,
             f"env map {self.size_x} x {self.size_y} is too small for two spawn areas of "
             f"{self.spawn_size} m plus a zone: each side must be >= {min_side}",
         )
+        self._check_ranges()
         _check(self.dt_sim > 0, f"env.dt_sim must be > 0, got {self.dt_sim}")
         _check(self.decision_repeat >= 1, f"env.decision_repeat must be >= 1, got {self.decision_repeat}")
         _check(
@@ -104,6 +132,33 @@ class EnvConfig:
             0.0 <= self.heuristic_weapon_fire_prob <= 1.0,
             f"env.heuristic_weapon_fire_prob must be in [0, 1], got {self.heuristic_weapon_fire_prob}",
         )
+
+    def _check_ranges(self) -> None:
+        """``size_range`` / ``packs_range``: well formed, and their hi is the allocation."""
+        if self.size_range is not None:
+            lo, hi = check_range("env.size_range", self.size_range, self.min_side, None, "m", self.min_side_reason)
+            _check(
+                self.size_x == hi and self.size_y == hi,
+                f"env.size_range={[lo, hi]} needs the batch allocated for its largest map: env.size_x and "
+                f"env.size_y must both equal hi={hi}, got {self.size_x} x {self.size_y}; "
+                f"set env.size_x={hi} env.size_y={hi}",
+            )
+        if self.packs_range is not None:
+            lo, hi = check_range("env.packs_range", self.packs_range, 1, None, "packs")
+            _check(
+                self.packs_per_team == hi,
+                f"env.packs_range={[lo, hi]} needs the batch allocated for its largest match: "
+                f"env.packs_per_team must equal hi={hi}, got {self.packs_per_team}; set env.packs_per_team={hi}",
+            )
+
+    @property
+    def min_side(self) -> int:
+        """Smallest map side (m) that holds two spawn areas and a zone."""
+        return 2 * self.spawn_size + 8
+
+    @property
+    def min_side_reason(self) -> str:
+        return f" (two {self.spawn_size} m spawn areas and a zone; env.spawn_size sets it)"
 
     @property
     def step_seconds(self) -> float:
