@@ -74,11 +74,13 @@ def test_arena_config_makes_red_policy_rows_and_refuses_other_envs():
         LeagueSet(1, OpponentSampler(("a",), (1.0,), ("candidate",)))
 
 
-def test_scripted_red_plays_exactly_the_builtin_heuristic():
+@pytest.mark.parametrize("ranges", [[], ["env.packs_per_team=2", "env.packs_range=[1,2]", "env.size_range=[32,40]"]])
+def test_scripted_red_plays_exactly_the_builtin_heuristic(ranges):
     # The same matches, once with red = the env's heuristic, once with red as policy rows driven by
     # ScriptedRed: blue sees the same observations and rewards, matches end the same way, across
-    # match restarts (the heuristic's keys are reseeded then) and at a fire probability below 1.
-    cfg = _cfg()
+    # match restarts (the heuristic's keys are reseeded then), at a fire probability below 1, and
+    # with matches drawing their map size and pack count.
+    cfg = _cfg(*ranges)
     E, p = 3, 0.5
     builtin = EchelonVecEnv(dataclasses.replace(cfg.env, red="heuristic", heuristic_weapon_fire_prob=p), E)
     arena = EchelonVecEnv(dataclasses.replace(cfg.env, red="policy"), E)
