@@ -23,6 +23,7 @@ from ray.exceptions import ObjectLostError, RayActorError
 from ray.util.placement_group import remove_placement_group
 
 from echelon.actors.rollout_worker import FragmentHeader
+from echelon.curriculum import params_differ
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ PROBE_ATTEMPTS = 120  # about two minutes for a worker (and, on a cluster, a new
 class WorkerState:
     handle: Any
     version: int = -1  # weights version last sent
-    curriculum: Optional[float] = None  # fire prob last sent
+    curriculum: Optional[tuple[int, dict]] = None  # (tag, params) last sent; None = not yet / lost
     failures: int = 0  # consecutive failed probes
     alive: bool = True
     incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
@@ -86,15 +87,17 @@ class WorkerSet:
     def waiting_for_retry(self) -> bool:
         return bool(self.retry_at)
 
-    def sample(self, i: int, version: int, weights_ref: Any, fire_prob: Optional[float]) -> None:
-        """Send weights / curriculum if stale, then queue the next ``sample`` (actor calls run in order)."""
+    def sample(self, i: int, version: int, weights_ref: Any, curriculum: Optional[tuple[int, dict]] = None) -> None:
+        """Send weights / curriculum ``(tag, params)`` if stale, then queue the next ``sample``
+        (actor calls run in order, so that fragment is sampled with them)."""
         w = self.workers[i]
         if w.version != version:
             w.handle.set_weights.remote(version, weights_ref)
             w.version = version
-        if fire_prob is not None and (w.curriculum is None or abs(fire_prob - w.curriculum) >= 0.01):
-            w.handle.set_curriculum.remote(fire_prob)
-            w.curriculum = fire_prob
+        if curriculum is not None and (w.curriculum is None or w.curriculum[0] != curriculum[0]
+                                       or params_differ(w.curriculum[1], curriculum[1])):
+            w.handle.set_curriculum.remote(curriculum[1], curriculum[0])
+            w.curriculum = curriculum
         header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote()
         # Keyed by the fragment: ray.wait (fetch_local) reports it ready once it is on this node.
         self.inflight[frag_ref] = (i, header_ref)
@@ -109,7 +112,9 @@ class WorkerSet:
             return None
         self._note_incarnation(i, header)
         if header.error is not None:
-            self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
+            # It rebuilt its env and collector: weights and curriculum go out again.
+            self.workers[i].version = -1
+            self.workers[i].curriculum = None
         return i, header._replace(received_at=time.time())
 
     def episodes_sent(self, timeout_s: float = 60.0) -> Optional[int]:
