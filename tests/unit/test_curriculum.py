@@ -149,9 +149,13 @@ def test_bad_curriculum_config_names_the_problem(override, fragment):
     assert fragment in str(err.value)
 
 
-def test_both_spellings_at_once_are_refused():
+def test_both_spellings_at_once_and_other_envs_are_refused():
     with pytest.raises(ConfigError, match="keep one curriculum"):
         load_config(None, ["ray.curriculum_fire_prob_start=0.1", "curriculum.stages=[{}]"])
+    with pytest.raises(ConfigError, match="curriculum.stages drive the Echelon match; rollout.env is 'gymnasium"):
+        load_config(None, ["rollout.env=gymnasium:CartPole-v1", "curriculum.stages=[{}]"])
+    with pytest.raises(ConfigError, match="eval.every > 0 plays Echelon matches"):
+        load_config(None, ["rollout.env=gymnasium:CartPole-v1", "eval.every=10"])
 
 
 def test_params_differ_resends_on_ranges_and_on_a_fire_prob_step():

@@ -45,7 +45,8 @@ def _case(name: str, tmp: Path) -> tuple[list[str], str]:
     if name == "bad_value_type":
         return ["--config", str(SMOKE), "--set", "ppo.lr=fast"], "(at ppo.lr)"
     if name == "unknown_env":
-        return ["--config", str(SMOKE), "--set", "rollout.env=gymnasium:NoSuchEnv-v9"], \
+        # cartpole.yaml: smoke.yaml's curriculum and evaluation are Echelon's and refuse another env.
+        return ["--config", str(SMOKE.with_name("cartpole.yaml")), "--set", "rollout.env=gymnasium:NoSuchEnv-v9"], \
             "rollout.env='gymnasium:NoSuchEnv-v9' cannot be built"
     if name == "unwritable_run_dir":
         return ["--config", str(SMOKE), "--run-dir", "/proc/echelon-run"], "run dir '/proc/echelon-run' is not writable"
