@@ -11,7 +11,10 @@ One fragment's way through the loop:
 Roles: ``RolloutWorker`` x N sample fragments ``[T, R, ...]`` stamped with their weights version
 (their health is :class:`~echelon.actors.worker_set.WorkerSet`'s job); ``LearnerActor`` runs one
 PPO update per batch and publishes new weights once per version; ``MetricsActor`` writes the log.
-Fragments staler than ``ray.max_policy_lag`` versions are dropped and counted.
+Fragments staler than ``ray.max_policy_lag`` versions are dropped and counted. The match
+curriculum (:class:`~echelon.curriculum.Curriculum`) advances after each update and goes out to
+the workers with their next sample; evaluations of the new weights run on their own actor
+(:class:`~echelon.actors.evaluation.PeriodicEvaluator`) and reach the first record after they end.
 
 Delivery: the driver ``ray.wait``s on the fragments themselves, so a fragment counts as arrived
 once Ray has pulled it to the driver's node; one sampled on another node is copied into this
