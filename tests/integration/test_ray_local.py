@@ -216,6 +216,12 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     killed = {}
 
     def on_update(orch, record):
+        if killed and record[N.TRAIN_UPDATE] == 6:
+            # The new process got the curriculum stage in force too (it starts with none):
+            # get_curriculum runs after the calls queued before it, the last push included.
+            sent_tag, sent = orch.workers[0].curriculum
+            killed["worker_curriculum"] = ray.get(orch.workers[0].handle.get_curriculum.remote(), timeout=60)
+            killed["sent"] = (sent_tag, sent)
         if killed or record[N.TRAIN_UPDATE] != 2:
             return
         handle = orch.workers[0].handle
@@ -244,6 +250,11 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     # Every consumed fragment was sampled with weights the learner had published.
     assert all(0 <= r[N.SYSTEM_POLICY_LAG_MAX] <= cfg.ray.max_policy_lag for r in ups)
     assert ups[-1][N.SYSTEM_WORKER_RESTARTS] == 1 and ups[-1][N.SYSTEM_NUM_WORKERS] == 1
+    # What went out with the worker's last sample before update 6 ended: the stage of update 4, 5 or 6.
+    sent_tag, sent = killed["sent"]
+    assert killed["worker_curriculum"] == sent and set(sent) == {"weapon_fire_prob", "size_range", "packs_range"}
+    then = [r for r in ups[3:6] if r[N.CURRICULUM_STAGE] == sent_tag]
+    assert then and sent["weapon_fire_prob"] == pytest.approx(then[-1][N.CURRICULUM_WEAPON_FIRE_PROB], abs=0.01)
 
 
 def _assert_one_continuous_run(run_dir, final_update, final_steps):
