@@ -252,7 +252,7 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     assert ups[-1][N.SYSTEM_WORKER_RESTARTS] == 1 and ups[-1][N.SYSTEM_NUM_WORKERS] == 1
     # What went out with the worker's last sample before update 6 ended: the stage of update 4, 5 or 6.
     sent_tag, sent = killed["sent"]
-    assert killed["worker_curriculum"] == sent and set(sent) == {"weapon_fire_prob", "size_range", "packs_range"}
+    assert killed["worker_curriculum"]["weapon_fire_prob"] == sent["weapon_fire_prob"]  # pushed to the new process
     then = [r for r in ups[3:6] if r[N.CURRICULUM_STAGE] == sent_tag]
     assert then and sent["weapon_fire_prob"] == pytest.approx(then[-1][N.CURRICULUM_WEAPON_FIRE_PROB], abs=0.01)
 

@@ -226,13 +226,14 @@ def test_worker_applies_params_and_stamps_its_fragments():
     cfg = load_config(REPO / "ray_configs" / "smoke.yaml", ["rollout.num_envs=2", "rollout.fragment_len=90",
                                                             "model.hidden_size=16", "model.lstm_size=16"])
     worker = RolloutWorker(cfg, worker_index=0)  # the plain class, in-process
-    assert worker.get_curriculum() in ({}, worker.collector.env.get_curriculum() if hasattr(
-        worker.collector.env, "get_curriculum") else {})
+    env_reports = hasattr(EchelonVecEnv, "get_curriculum")
+    if not env_reports:
+        assert worker.get_curriculum() == {}  # nothing set yet
     got = worker.set_curriculum({"weapon_fire_prob": 0.25, "size_range": None, "packs_range": None}, tag=3)
     assert got["weapon_fire_prob"] == 0.25 and worker.collector.env.heuristic.fire_prob == 0.25
     ranged = {"weapon_fire_prob": 0.5, "size_range": [32, 40], "packs_range": None}
     if hasattr(EchelonVecEnv, "set_curriculum"):
-        assert worker.set_curriculum(ranged, tag=4)["size_range"] == [32, 40]
+        assert list(worker.set_curriculum(ranged, tag=4)["size_range"]) == [32, 40]
     else:
         with pytest.raises(TypeError, match="no set_curriculum to apply size_range"):
             worker.set_curriculum(ranged, tag=4)
