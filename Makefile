@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.echelon-installed
 
-.PHONY: install test train bench bench-rllib learn clean
+.PHONY: install test train bench bench-rllib bench-metrics learn learn-long clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ bench-rllib: $(STAMP)
 learn: export OMP_NUM_THREADS=1
 learn: $(STAMP)
 	$(PY) scripts/bench_learning.py --seeds 1 2 3 --jobs 2
+
+# The long check: LSTM Pendulum with the angular velocity masked, 1M env steps, seeds 1-3 (about
+# 10 minutes a seed on one core; docs/learning.md).
+learn-long: export OMP_NUM_THREADS=1
+learn-long: $(STAMP)
+	$(PY) scripts/bench_learning.py --tasks pendulum_memory --seeds 1 2 3 --jobs 2
+
+# Cost of the metric families: everything on vs metrics.level=minimal, ABBA pairs, on the smoke
+# and the local workloads (docs/benchmarks.md).
+bench-metrics: $(STAMP)
+	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 3 --updates 40
+	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 3 --updates 20
 
 clean:
 	rm -rf $(VENV) .pytest_cache

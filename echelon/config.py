@@ -9,6 +9,7 @@ dataclasses, whose ``__post_init__`` validates values with the numbers in the me
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -25,6 +26,24 @@ class ConfigError(ValueError):
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+def check_range(
+    name: str, value: Any, lowest: int, highest: Optional[int], unit: str, why_lowest: str = ""
+) -> tuple[int, int]:
+    """``value`` as an integer pair ``(lo, hi)`` with ``lowest <= lo <= hi`` (and ``hi <= highest``
+    unless that is None); :class:`ConfigError` naming ``name`` and the fix otherwise (``why_lowest``
+    is appended to the message for a ``lo`` below ``lowest``)."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    _check(ok, f"{name} must be [lo, hi], two integers ({unit}), got {value!r}")
+    lo, hi = int(value[0]), int(value[1])
+    _check(lo <= hi, f"{name}={[lo, hi]}: lo must be <= hi; swap them")
+    _check(lo >= lowest, f"{name}={[lo, hi]}: lo must be >= {lowest} {unit}{why_lowest}; raise lo to {lowest} or more")
+    _check(highest is None or hi <= highest,
+           f"{name}={[lo, hi]}: hi must be <= {highest} {unit}, the largest the batch was allocated for; "
+           f"lower hi, or build the env with a config whose maxima cover {hi}")
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,14 @@ class EnvConfig:
     # Record per-step events (EchelonVecEnv.last_events); off saves a little step time.
     record_events: bool = True
     rewards: RewardConfig = field(default_factory=RewardConfig)
+    # Curriculum over the match (docs/env.md, same title): every match draws, at each of its
+    # resets, a square map side from size_range = [lo, hi] m and its packs per team from
+    # packs_range = [lo, hi] (uniform integers, both ends included). The batch is allocated for
+    # the largest match, so hi must equal size_x = size_y (resp. packs_per_team). null = every
+    # match is size_x x size_y with packs_per_team packs. EchelonVecEnv.set_curriculum narrows
+    # or moves the ranges within these maxima during a run.
+    size_range: Optional[List[int]] = None
+    packs_range: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
         _check(self.packs_per_team >= 1, f"env.packs_per_team must be >= 1, got {self.packs_per_team}")
@@ -82,12 +109,13 @@ class EnvConfig:
         _check(self.blue in CONTROLLERS, f"env.blue must be one of {CONTROLLERS}, got {self.blue!r}")
         _check(self.red in CONTROLLERS, f"env.red must be one of {CONTROLLERS}, got {self.red!r}")
         _check(self.spawn_size >= 6, f"env.spawn_size must be >= 6 m to fit a pack, got {self.spawn_size}")
-        min_side = 2 * self.spawn_size + 8
+        min_side = self.min_side
         _check(
             self.size_x >= min_side and self.size_y >= min_side,
             f"env map {self.size_x} x {self.size_y} is too small for two spawn areas of "
             f"{self.spawn_size} m plus a zone: each side must be >= {min_side}",
         )
+        self._check_ranges()
         _check(self.dt_sim > 0, f"env.dt_sim must be > 0, got {self.dt_sim}")
         _check(self.decision_repeat >= 1, f"env.decision_repeat must be >= 1, got {self.decision_repeat}")
         _check(
@@ -104,6 +132,33 @@ class EnvConfig:
             0.0 <= self.heuristic_weapon_fire_prob <= 1.0,
             f"env.heuristic_weapon_fire_prob must be in [0, 1], got {self.heuristic_weapon_fire_prob}",
         )
+
+    def _check_ranges(self) -> None:
+        """``size_range`` / ``packs_range``: well formed, and their hi is the allocation."""
+        if self.size_range is not None:
+            lo, hi = check_range("env.size_range", self.size_range, self.min_side, None, "m", self.min_side_reason)
+            _check(
+                self.size_x == hi and self.size_y == hi,
+                f"env.size_range={[lo, hi]} needs the batch allocated for its largest map: env.size_x and "
+                f"env.size_y must both equal hi={hi}, got {self.size_x} x {self.size_y}; "
+                f"set env.size_x={hi} env.size_y={hi}",
+            )
+        if self.packs_range is not None:
+            lo, hi = check_range("env.packs_range", self.packs_range, 1, None, "packs")
+            _check(
+                self.packs_per_team == hi,
+                f"env.packs_range={[lo, hi]} needs the batch allocated for its largest match: "
+                f"env.packs_per_team must equal hi={hi}, got {self.packs_per_team}; set env.packs_per_team={hi}",
+            )
+
+    @property
+    def min_side(self) -> int:
+        """Smallest map side (m) that holds two spawn areas and a zone."""
+        return 2 * self.spawn_size + 8
+
+    @property
+    def min_side_reason(self) -> str:
+        return f" (two {self.spawn_size} m spawn areas and a zone; env.spawn_size sets it)"
 
     @property
     def step_seconds(self) -> float:
@@ -396,6 +451,60 @@ class RayConfig:
         )
 
 
+LEAGUE_SAMPLING = ("uniform", "prioritised")
+
+
+@dataclass(frozen=True)
+class LeagueConfig:
+    """The self-play league (docs/league.md): its file, promotion, retirement and opponent mix.
+
+    Off unless ``path`` names a league file (``scripts/arena.py init`` makes one). Opponents are
+    drawn per match from the commanders plus the ``recent_candidates`` newest candidates,
+    ``uniform`` or ``prioritised`` toward those the learner is expected to lose to (weight
+    ``p_lose ** priority_exponent``, prioritised fictitious self-play); a ``heuristic_fraction``
+    of matches is played against the heuristic at the fire probabilities ``fixed_fire_probs``
+    instead. ``self_play`` replaces the league opponents by the current policy itself.
+    """
+
+    path: Optional[str] = None  # the league file (JSON); null = no league
+    snapshot_every: int = 50  # learner updates between snapshots added as candidates
+    top_k: int = 8  # a candidate whose conservative rating enters the top K becomes a commander
+    keep_top: int = 8  # commanders kept by retirement (ranked by conservative rating)
+    min_games: int = 30  # commanders with fewer rated games are never retired
+    recent_candidates: int = 4  # newest candidates in the opponent pool beside the commanders
+    sampling: str = "prioritised"
+    priority_exponent: float = 2.0
+    heuristic_fraction: float = 0.2
+    fixed_fire_probs: List[float] = field(default_factory=lambda: [1.0])
+    self_play: bool = False
+    tau: float = 0.5  # Glicko-2 system constant (volatility change), fixed when the league is made
+
+    def __post_init__(self) -> None:
+        _check(self.path is None or bool(str(self.path).strip()),
+               f"league.path must be a file path or null, got {self.path!r}")
+        for name in ("snapshot_every", "top_k", "keep_top"):
+            value = getattr(self, name)
+            _check(value >= 1, f"league.{name} must be >= 1, got {value}")
+        _check(self.min_games >= 0, f"league.min_games must be >= 0, got {self.min_games}")
+        _check(self.recent_candidates >= 0, f"league.recent_candidates must be >= 0, got {self.recent_candidates}")
+        _check(self.sampling in LEAGUE_SAMPLING,
+               f"league.sampling must be one of {'|'.join(LEAGUE_SAMPLING)}, got {self.sampling!r}")
+        _check(self.priority_exponent >= 0, f"league.priority_exponent must be >= 0, got {self.priority_exponent}")
+        _check(0.0 <= self.heuristic_fraction <= 1.0,
+               f"league.heuristic_fraction must be in [0, 1], got {self.heuristic_fraction}")
+        probs = list(self.fixed_fire_probs)
+        _check(all(0.0 <= float(p) <= 1.0 for p in probs),
+               f"league.fixed_fire_probs must each be in [0, 1], got {probs}")
+        _check(len(set(map(float, probs))) == len(probs), f"league.fixed_fire_probs has duplicates: {probs}")
+        _check(self.heuristic_fraction == 0.0 or bool(probs),
+               f"league.heuristic_fraction={self.heuristic_fraction} needs at least one league.fixed_fire_probs")
+        _check(self.tau > 0, f"league.tau must be > 0, got {self.tau}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+
 @dataclass(frozen=True)
 class CurriculumStage:
     """One stage of the match curriculum (echelon/curriculum.py runs them in order).
@@ -426,10 +535,9 @@ class CurriculumStage:
             value = getattr(self, name)
             _check(value is None or 0.0 <= value <= 1.0, f"curriculum stage {name} must be in [0, 1] or null, "
                                                          f"got {value}")
-        for name in ("size_range", "packs_range"):
-            value = getattr(self, name)
-            _check(value is None or (len(value) == 2 and 1 <= value[0] <= value[1]),
-                   f"curriculum stage {name} must be [lo, hi] with 1 <= lo <= hi, or null; got {value}")
+        for name, unit in (("size_range", "m"), ("packs_range", "packs")):
+            if getattr(self, name) is not None:  # bounds against the env: TrainConfig
+                check_range(f"curriculum stage {name}", getattr(self, name), 1, None, unit)
         _check(self.until_env_steps is None or self.until_env_steps > 0,
                f"curriculum stage until_env_steps must be > 0 or null, got {self.until_env_steps}")
         _check(self.until_fraction is None or 0.0 < self.until_fraction <= 1.0,
@@ -517,6 +625,7 @@ class TrainConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    league: LeagueConfig = field(default_factory=LeagueConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -540,18 +649,19 @@ def _check_curriculum(cur: CurriculumConfig, e: EnvConfig, rcfg: RayConfig, lcfg
     _check(all(a < b for a, b in zip(points, points[1:], strict=False)),
            "curriculum schedule points must increase from stage to stage, got env steps "
            f"[{', '.join(f'{p:g}' for p in points)}]")
-    min_side = 2 * e.spawn_size + 8
+    # Ranges as EchelonVecEnv.set_curriculum takes them: within the batch's allocation.
     for i, s in enumerate(stages):
         if s.size_range is not None:
-            _check(e.size_x == e.size_y, f"curriculum stage {i} sets size_range, which needs a square map; "
-                                         f"env is {e.size_x} x {e.size_y}")
-            _check(min_side <= s.size_range[0] and s.size_range[1] <= e.size_x,
-                   f"curriculum stage {i} size_range {s.size_range} must lie in [{min_side}, {e.size_x}]: the "
-                   "env allocates for env.size_x and a side needs two spawn areas plus a zone")
+            check_range(f"curriculum.stages[{i}].size_range", s.size_range, e.min_side, min(e.size_x, e.size_y),
+                        "m", e.min_side_reason)
         if s.packs_range is not None:
-            _check(s.packs_range[1] <= e.packs_per_team,
-                   f"curriculum stage {i} packs_range {s.packs_range} exceeds env.packs_per_team="
-                   f"{e.packs_per_team}, which the env allocates for")
+            check_range(f"curriculum.stages[{i}].packs_range", s.packs_range, 1, e.packs_per_team, "packs")
+    # A stage without a size range goes back to the env's own matches, which a range can say only
+    # for a square map (or an env.size_range).
+    if any(s.size_range is not None for s in stages) and e.size_range is None and e.size_x != e.size_y:
+        unset = [i for i, s in enumerate(stages) if s.size_range is None]
+        _check(not unset, f"curriculum stages {unset} set no size_range while others do, on a {e.size_x} x "
+                          f"{e.size_y} map, which no [lo, hi] range of square sides describes: give them a size_range")
 
 
 def _schema(cls: type) -> Any:

@@ -57,9 +57,10 @@ class Stage:
 def stages_of(cfg: TrainConfig) -> list[Stage]:
     """The run's stages (``curriculum.stages``, or the older ray ramp as two stages); [] = none.
 
-    A stage that leaves a range unset while another stage sets it gets the env's fixed value as
-    an explicit one-value range, so going back to the full match needs nothing from the env but
-    the range itself.
+    A stage that leaves a range unset while another stage sets it gets the env's own range
+    (``env.size_range`` / ``env.packs_range``, or the full map and team as a one-value range)
+    explicitly: ``EchelonVecEnv.set_curriculum`` keeps a range it is given None for, so going back
+    to the full match has to be said.
     """
     env = cfg.env
     fire_default = env.heuristic_weapon_fire_prob
@@ -70,13 +71,16 @@ def stages_of(cfg: TrainConfig) -> list[Stage]:
         raw = [CurriculumStage(weapon_fire_prob=cfg.ray.curriculum_fire_prob_start, weapon_fire_prob_end=fire_default,
                                until_fraction=cfg.ray.curriculum_fraction),
                CurriculumStage()]
+    # The env's own matches as ranges: its config's, or the full (square) map and team.
+    own_size = env.size_range if env.size_range is not None else [env.size_x] * 2
+    own_packs = env.packs_range if env.packs_range is not None else [env.packs_per_team] * 2
     any_size = any(s.size_range is not None for s in raw)
     any_packs = any(s.packs_range is not None for s in raw)
     total = cfg.learner.total_env_steps
     out = []
     for s in raw:
-        size = s.size_range if s.size_range is not None else ([env.size_x] * 2 if any_size else None)
-        packs = s.packs_range if s.packs_range is not None else ([env.packs_per_team] * 2 if any_packs else None)
+        size = s.size_range if s.size_range is not None else (own_size if any_size else None)
+        packs = s.packs_range if s.packs_range is not None else (own_packs if any_packs else None)
         until = s.until_env_steps if s.until_env_steps is not None else (
             s.until_fraction * total if s.until_fraction is not None else None)
         out.append(Stage(

@@ -25,8 +25,13 @@ def main() -> None:
     p.add_argument("--heuristic-both", action="store_true", help="heuristic drives both teams (no policy rows)")
     p.add_argument("--obs-mode", choices=("full", "partial"), default="full")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size-range", type=int, nargs=2, metavar=("LO", "HI"),
+                   help="each match draws its map side in [LO, HI] (HI = --size)")
+    p.add_argument("--packs-range", type=int, nargs=2, metavar=("LO", "HI"),
+                   help="each match draws its packs per team in [LO, HI] (HI = --packs-per-team)")
     a = p.parse_args()
-    print(json.dumps(bench_env(a.num_envs, a.packs_per_team, a.size, a.steps, a.heuristic_both, a.obs_mode, a.seed)))
+    print(json.dumps(bench_env(a.num_envs, a.packs_per_team, a.size, a.steps, a.heuristic_both, a.obs_mode, a.seed,
+                               a.size_range, a.packs_range)))
 
 
 if __name__ == "__main__":

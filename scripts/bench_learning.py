@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from echelon.actors.learning_checks import TASKS, aggregate, run_checks, task_table
+from echelon.actors.learning_checks import DEFAULT_TASKS, TASKS, aggregate, run_checks, task_table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS, choices=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--jobs", type=int, default=2, help="seeds run in parallel (one CPU each)")
     parser.add_argument("--run-root", type=Path, default=None, help="where runs go (default: a temp dir)")

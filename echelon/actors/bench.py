@@ -77,8 +77,37 @@ def _sampling_only(cfg: Any, workers: int, warmup: int, seconds: float) -> dict:
             "fragment_bytes": fragment_bytes, "fragment_put_ms": fragment_put_ms}
 
 
+def tree_cpu_seconds(root: Optional[int] = None) -> float:
+    """User + system CPU seconds of process ``root`` (default: this one) and all its live
+    descendants, from ``/proc`` (Linux): with a local Ray instance started by this process, that
+    is the driver, Ray's own daemons and every actor's worker process. 0.0 where ``/proc`` is
+    missing."""
+    root = os.getpid() if root is None else root
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU ticks)
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        # After the command name: state, ppid, ... utime (11th), stime (12th).
+        stats[int(entry.name)] = (int(fields[1]), float(fields[11]) + float(fields[12]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _training(cfg: Any, updates: int, warmup: int) -> dict:
     marks: list[tuple[float, int, int]] = []
+    tree_cpu: list[float] = []  # CPU seconds of every process of this Ray session, at each update
     learner_sps: list[float] = []
     lags: list[int] = []
 
@@ -90,6 +119,8 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         marks.append((time.perf_counter(), record[N.TRAIN_ENV_STEPS], record[N.TRAIN_AGENT_STEPS]))
         busy.append(orch.sample_s_total)
         cpu.append(time.process_time())
+        if record[N.TRAIN_UPDATE] in (warmup, warmup + updates):
+            tree_cpu.append(tree_cpu_seconds())
         if record[N.TRAIN_UPDATE] > warmup:
             learner_sps.append(record[N.PERF_LEARNER_SAMPLES_PER_S])
             lags.append(record[N.SYSTEM_POLICY_LAG_MAX])
@@ -113,6 +144,9 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         # Share of wall time the workers spent sampling (1.0 = never waiting for weights).
         "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * cfg.ray.num_workers),
         "driver_cpu_ms_per_fragment": driver_cpu_ms_per_fragment,
+        # Every process's CPU (driver, Ray daemons, actors) per 1000 env steps after the warm-up:
+        # the run's cost in CPU, which other processes' load on a shared machine barely moves.
+        "cpu_s_per_kstep": 1000 * (tree_cpu[-1] - tree_cpu[0]) / (s1 - s0) if len(tree_cpu) == 2 else None,
         "learner_peak_rss_mb": memory.get("rss"),
         "learner_peak_cuda_mb": memory.get("cuda"),
     }

@@ -43,7 +43,8 @@ class Task:
     ``bar``: the windowed score to reach (None for the control); ``below``: the bound the control's
     best window must stay under; ``lo``, ``hi``: the score range (random level, solved) that
     scales the late-drop criterion; ``score``: the update-record key read; ``est_s``: rough wall
-    seconds per seed on one core of the 2-core dev VM (orders the queue, longest first).
+    seconds per seed on one core of the 2-core dev VM (orders the queue, longest first); ``long``:
+    only in ``make learn-long``, not in ``make learn``.
     """
 
     config: str
@@ -53,6 +54,7 @@ class Task:
     below: Optional[float] = None
     score: str = N.RETURNS_MEAN
     est_s: float = 60.0
+    long: bool = False
 
 
 TASKS: dict[str, Task] = {
@@ -63,7 +65,10 @@ TASKS: dict[str, Task] = {
     "pendulum": Task("pendulum.yaml", bar=-250.0, lo=-1400.0, hi=-150.0, est_s=110),
     "spread": Task("spread_learn.yaml", bar=-16.5, lo=-21.0, hi=-14.0, est_s=250),
     "echelon": Task("echelon_learn.yaml", bar=0.3, lo=0.0, hi=1.0, score=N.RETURNS_WIN_RATE, est_s=600),
+    # The long check (make learn-long): the kind of run that motivated the KL guard.
+    "pendulum_memory": Task("pendulum_memory.yaml", bar=-400.0, lo=-1400.0, hi=-150.0, est_s=600, long=True),
 }
+DEFAULT_TASKS = [name for name, task in TASKS.items() if not task.long]
 
 
 def score_series(records: Sequence[dict], key: str) -> list[tuple[int, float]]:

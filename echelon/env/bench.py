@@ -13,7 +13,7 @@ from echelon.env.vec_env import EchelonVecEnv
 
 
 def bench_env(num_envs: int, packs_per_team: int, size: int, steps: int, heuristic_both: bool = False,
-              obs_mode: str = "full", seed: int = 0) -> dict:
+              obs_mode: str = "full", seed: int = 0, size_range=None, packs_range=None) -> dict:
     """Step ``num_envs`` matches ``steps`` times with random policy actions (vs the heuristic).
 
     Auto-resets (map generation included) happen inside the timed loop. Returns throughput:
@@ -21,10 +21,14 @@ def bench_env(num_envs: int, packs_per_team: int, size: int, steps: int, heurist
     match), ``controlled_rows_per_s`` (x policy rows), ``heuristic_fraction`` of step time,
     ``ms_per_batched_step`` (wall), ``cpu_ms_per_batched_step`` / ``agent_steps_per_cpu_s``
     (process CPU time: the one-core cost when other processes share the machine) and the
-    episodes that ended.
+    episodes that ended. ``size_range`` / ``packs_range`` ``[lo, hi]`` (hi = ``size`` /
+    ``packs_per_team``): every match draws its own layout (``EnvConfig.size_range`` / ``packs_range``);
+    the agent-step figures then count the allocated mechs.
     """
     cfg = EnvConfig(packs_per_team=packs_per_team, size_x=size, size_y=size, obs_mode=obs_mode,
-                    blue="heuristic" if heuristic_both else "policy", red="heuristic")
+                    blue="heuristic" if heuristic_both else "policy", red="heuristic",
+                    size_range=None if size_range is None else list(size_range),
+                    packs_range=None if packs_range is None else list(packs_range))
     env = EchelonVecEnv(cfg, num_envs)
     env.reset(seed)
     rng = np.random.default_rng(seed)
@@ -57,6 +61,8 @@ def bench_env(num_envs: int, packs_per_team: int, size: int, steps: int, heurist
         "size": size,
         "steps": steps,
         "obs_mode": obs_mode,
+        "size_range": cfg.size_range,
+        "packs_range": cfg.packs_range,
         "heuristic_both": heuristic_both,
         "ms_per_batched_step": round(wall / steps * 1e3, 3),
         "env_steps_per_s": round(env_steps / wall, 1),

@@ -112,8 +112,10 @@ def _apply_hits(sim, hits: Hits, dmg_in: np.ndarray, time: np.ndarray) -> None:
     np.add.at(sim.agent_stats, (env, target, AS["enemy_damage_taken"]), credit)
     np.add.at(sim.reward_parts, (env, shooter, RP["damage"]), sim.cfg.rewards.damage * credit)
     add_team_stat(sim, "damage", env, sim.team[shooter], credit)
-    bx = np.minimum((target_pos[:, 0] * (HEATMAP_BINS / sim.X)).astype(np.int64), HEATMAP_BINS - 1)
-    by = np.minimum((target_pos[:, 1] * (HEATMAP_BINS / sim.Y)).astype(np.int64), HEATMAP_BINS - 1)
+    # Heat-map bins span the match's own map.
+    size_x, size_y = (sim.X, sim.Y) if sim.full_size else (sim.match_x[env], sim.match_y[env])
+    bx = np.minimum((target_pos[:, 0] * (HEATMAP_BINS / size_x)).astype(np.int64), HEATMAP_BINS - 1)
+    by = np.minimum((target_pos[:, 1] * (HEATMAP_BINS / size_y)).astype(np.int64), HEATMAP_BINS - 1)
     np.add.at(sim.damage_heatmap, (env, bx, by), dmg)
     kind = np.where(hits.projectile, EV["projectile_hit"], EV["laser_hit"])
     record_event(sim, kind, env, weapon, shooter, target, target_pos[:, 0], target_pos[:, 1], dmg, rear, leg, painted)

@@ -5,7 +5,9 @@ about 70% of the primary weapon's range and pull every trigger (each shot passes
 ``weapon_fire_prob`` coin, the curriculum handicap); vent when hot; scouts run ECM when an
 enemy is within ECM range; jumpers jet over obstacles ahead, others sidestep. Randomness comes
 from the controller's own per-match keys (seeded from ``(seed, match)``), drawn counter-based so
-a match's draws do not depend on the rest of the batch.
+a match's draws do not depend on the rest of the batch; mechs are keyed and sided by their
+``sim.draw_id`` (their index in a match of their own packs), so a small match in a big batch
+plays as it would alone. Cell lookups are bounded by each match's own map (``sim._cells``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ class HeuristicController:
         prim = S.W_RANGE[sim.weapon[:, 0]]
         # Scouts carry only a painter; keep them at painter range too.
         self.keep_range = 0.7 * np.where(prim > 0, prim, 8.0)[self.idx]
-        self.side = np.where(self.idx % 2 == 0, 1.0, -1.0)
 
     def seed(self, seed: int, match_ids) -> None:
         """Slot i's key from ``SeedSequence([seed, match_ids[i], 7])``."""
@@ -70,12 +71,14 @@ class HeuristicController:
         in_zone_core = zd <= 0.6 * sim.zone_radius[:, None]
         fwd = np.where(np.abs(err) < 0.7, 1.0, 0.25)
         fwd = np.where(fighting, np.where(dnear > self.keep_range, fwd, -0.3), np.where(in_zone_core, 0.0, fwd))
-        strafe = np.where(fighting, 0.4 * self.side, 0.0)
+        draw_id = sim.draw_id[:, bots]  # [E, nb]
+        side = np.where(draw_id % 2 == 0, 1.0, -1.0)  # which way each bot circles and sidesteps
+        strafe = np.where(fighting, 0.4 * side, 0.0)
         # Obstacle ahead (2.5 m): jumpers jet, everyone sidesteps.
         c, s = np.cos(yaw), np.sin(yaw)
         ahead = sim._cells(pos[..., 0] + 2.5 * c, pos[..., 1] + 2.5 * s, eidx)
         blocked = np.take(sim.solid_h, ahead) > pos[..., 2] + S.STEP_HEIGHT
-        strafe = np.where(blocked, self.side, strafe)
+        strafe = np.where(blocked, side, strafe)
         vertical = np.where(blocked & sim.jumper[bots], 1.0, -1.0)
         mv = sim.act_move[:, bots]
         mv[..., 0] = fwd
@@ -85,7 +88,7 @@ class HeuristicController:
         sim.act_move[:, bots] = mv
         hot = sim.heat[:, bots] > VENT_FRAC * sim.heat_cap[bots]
         u = hash_uniform(self.key[:, None, None], sim.step_count[:, None, None], _R_FIRE,
-                         (bots[None, :, None] * 5 + np.arange(5)[None, None, :]))
+                         draw_id[..., None] * 5 + np.arange(5)[None, None, :])
         shoot = (dnear <= ENGAGE_RANGE)[..., None] & (u < self.fire_prob) & ~hot[..., None]
         trig = shoot.copy()
         trig[..., S.VENT_TRIGGER] = hot

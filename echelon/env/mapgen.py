@@ -158,8 +158,9 @@ def has_path(mapdata: MapData) -> bool:
     return bool(reach[_cell(mapdata.spawn_blue)] and reach[_cell(mapdata.spawn_red)])
 
 
-def _paint_features(rng: np.random.Generator, cfg: EnvConfig, height: np.ndarray, material: np.ndarray) -> None:
-    area = cfg.size_x * cfg.size_y
+def _paint_features(rng: np.random.Generator, height: np.ndarray, material: np.ndarray) -> None:
+    size_x, size_y = material.shape
+    area = size_x * size_y
     for mat, density, long_side, short_side, h_range in _FEATURES:
         # At least one of each so every material shows up on small maps too.
         n = max(1, int(rng.poisson(density * area / 10_000.0)))
@@ -168,8 +169,8 @@ def _paint_features(rng: np.random.Generator, cfg: EnvConfig, height: np.ndarray
         along_x = rng.random(n) < 0.5
         w = np.where(along_x, long_len, short_len)
         h = np.where(along_x, short_len, long_len)
-        x0 = rng.integers(0, cfg.size_x - w + 1)
-        y0 = rng.integers(0, cfg.size_y - h + 1)
+        x0 = rng.integers(0, size_x - w + 1)
+        y0 = rng.integers(0, size_y - h + 1)
         z = rng.uniform(h_range[0], h_range[1], size=n).astype(np.float32)
         for k in range(n):
             sl = (slice(x0[k], x0[k] + w[k]), slice(y0[k], y0[k] + h[k]))
@@ -186,8 +187,11 @@ def _clear_rect(height: np.ndarray, material: np.ndarray, x0: float, x1: float, 
     height[i0:i1, j0:j1] = 0.0
 
 
-def _place_zone(rng: np.random.Generator, cfg: EnvConfig, spawns: np.ndarray, half: float) -> tuple[np.ndarray, float]:
-    """Pick the zone centre [2] (m) and radius (m) clear of both spawn squares.
+def _place_zone(
+    rng: np.random.Generator, cfg: EnvConfig, size: np.ndarray, spawns: np.ndarray, half: float
+) -> tuple[np.ndarray, float]:
+    """Pick the zone centre [2] (m) and radius (m) clear of both spawn squares on a map of
+    ``size [2]`` (m, float64).
 
     The centre is drawn in a random quadrant; if no candidate there keeps the circle off the
     spawns (the spawn quadrants of small maps with a large radius), candidates over the whole
@@ -195,7 +199,6 @@ def _place_zone(rng: np.random.Generator, cfg: EnvConfig, spawns: np.ndarray, ha
     ``zone_radius_min`` unless the map cannot hold it).
     """
     radius = float(rng.uniform(cfg.zone_radius_min, cfg.zone_radius_max))
-    size = np.array([cfg.size_x, cfg.size_y], dtype=np.float64)
     quadrant = rng.integers(0, 2, size=2)
     n = 64
     u = rng.random((2, n, 2))
@@ -231,26 +234,26 @@ def _clear_lane(
         )
 
 
-def _candidate(rng: np.random.Generator, cfg: EnvConfig) -> MapData:
-    shape = (cfg.size_x, cfg.size_y)
+def _candidate(rng: np.random.Generator, cfg: EnvConfig, size_x: int, size_y: int) -> MapData:
+    shape = (size_x, size_y)
     height = np.zeros(shape, dtype=np.float32)
     material = np.zeros(shape, dtype=np.uint8)
-    _paint_features(rng, cfg, height, material)
+    _paint_features(rng, height, material)
 
     half = cfg.spawn_size / 2.0
     # One metre from the map edge so the spawn square is fully on the map.
     spawn_blue = np.array([1.0 + half, 1.0 + half], dtype=np.float32)
-    spawn_red = np.array([cfg.size_x - 1.0 - half, cfg.size_y - 1.0 - half], dtype=np.float32)
+    spawn_red = np.array([size_x - 1.0 - half, size_y - 1.0 - half], dtype=np.float32)
     spawns = np.stack([spawn_blue, spawn_red]).astype(np.float64)
-    zone_center, zone_radius = _place_zone(rng, cfg, spawns, half)
+    zone_center, zone_radius = _place_zone(rng, cfg, np.array(shape, dtype=np.float64), spawns, half)
 
     for s in spawns:
         _clear_rect(height, material, s[0] - half, s[0] + half, s[1] - half, s[1] + half)
     # Zone disc: every cell whose centre lies within radius + 0.5 m (covers the rim cells).
     cx, cy = float(zone_center[0]), float(zone_center[1])
     r = zone_radius + 0.5
-    i0, i1 = max(0, int(cx - r)), min(cfg.size_x, int(np.ceil(cx + r)) + 1)
-    j0, j1 = max(0, int(cy - r)), min(cfg.size_y, int(np.ceil(cy + r)) + 1)
+    i0, i1 = max(0, int(cx - r)), min(size_x, int(np.ceil(cx + r)) + 1)
+    j0, j1 = max(0, int(cy - r)), min(size_y, int(np.ceil(cy + r)) + 1)
     di = np.arange(i0, i1) + 0.5 - cx
     dj = np.arange(j0, j1) + 0.5 - cy
     disc = di[:, None] ** 2 + dj[None, :] ** 2 <= r * r
@@ -272,20 +275,25 @@ def _candidate(rng: np.random.Generator, cfg: EnvConfig) -> MapData:
     )
 
 
-def generate_map(rng: np.random.Generator, cfg: EnvConfig) -> MapData:
-    """Generate a map from ``rng`` for ``cfg`` (``size_x``, ``size_y``, ``spawn_size``, zone radii).
+def generate_map(rng: np.random.Generator, cfg: EnvConfig, size: tuple[int, int] | None = None) -> MapData:
+    """Generate a map from ``rng`` for ``cfg`` (``spawn_size``, zone radii) of ``size = (x, y)``
+    cells (default ``(cfg.size_x, cfg.size_y)``; a per-match curriculum size passes its own).
 
     Deterministic given the generator state. Candidates failing :func:`has_path` are discarded
     (``MapData.regenerations`` counts them); raises ``RuntimeError`` after ``MAX_ATTEMPTS``.
     """
+    size_x, size_y = (cfg.size_x, cfg.size_y) if size is None else (int(size[0]), int(size[1]))
+    if min(size_x, size_y) < cfg.min_side:
+        raise ValueError(f"map size {size_x} x {size_y} is below the smallest side {cfg.min_side} m that holds "
+                         f"two {cfg.spawn_size} m spawn areas and a zone")
     for attempt in range(MAX_ATTEMPTS):
-        mapdata = _candidate(rng, cfg)
+        mapdata = _candidate(rng, cfg, size_x, size_y)
         if has_path(mapdata):
             mapdata.regenerations = attempt
             return mapdata
     raise RuntimeError(
         f"map generation found no walkable spawn-to-zone path in {MAX_ATTEMPTS} attempts "
-        f"for a {cfg.size_x} x {cfg.size_y} map with spawn_size={cfg.spawn_size}"
+        f"for a {size_x} x {size_y} map with spawn_size={cfg.spawn_size}"
     )
 
 

@@ -16,8 +16,9 @@ from echelon.env.arrays import clamp
 class Controls:
     """Movement terms reused by every substep of a decision step.
 
-    Static per mech ``[M]`` (m): ``x_max, y_max`` (highest centre coordinate on the map) and
-    ``probe`` (how far ahead of the centre walking checks for blocking columns). Fixed by the
+    Per match and mech ``[E, M]`` (m), set at each reset: ``x_max, y_max`` (highest centre
+    coordinate on the match's map). Static per mech ``[M]`` (m): ``probe`` (how far ahead of the
+    centre walking checks for blocking columns). Fixed by the
     step's actions ``[E, M]`` float64: ``turn`` (rad per substep at full control), ``fwd``,
     ``strafe`` (stick), ``norm`` (stick length, at least 1), ``vent_speed`` (speed factor of
     venting), ``jet_vz`` (m/s climb if jetting), ``jets_wanted`` (bool: a jumper holding the jets).
@@ -25,8 +26,8 @@ class Controls:
 
     def __init__(self, sim):
         shape = (sim.E, sim.M)
-        self.x_max = sim.X - sim.radius
-        self.y_max = sim.Y - sim.radius
+        self.x_max = np.broadcast_to(sim.X - sim.radius, shape).copy()
+        self.y_max = np.broadcast_to(sim.Y - sim.radius, shape).copy()
         self.probe = sim.radius * 0.9
         self.turn = np.zeros(shape)
         self.fwd = np.zeros(shape)

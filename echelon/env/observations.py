@@ -322,10 +322,12 @@ def _panel(sim, pn: np.ndarray, pos: np.ndarray, c: np.ndarray, s: np.ndarray, e
     np.add(pos[..., 1, None], py, out=py)
     np.multiply(_PV, c[..., None], out=value)
     py += value
+    # Off the match's map: the allocation's edge, or a smaller match's own edge.
+    size_x, size_y = (sim.X, sim.Y) if sim.full_size else (sim.match_x[ev, None, None], sim.match_y[ev, None, None])
     np.less(px, 0, out=off)
-    off |= np.greater_equal(px, sim.X, out=flag)
+    off |= np.greater_equal(px, size_x, out=flag)
     off |= np.less(py, 0, out=flag)
-    off |= np.greater_equal(py, sim.Y, out=flag)
+    off |= np.greater_equal(py, size_y, out=flag)
     cells = sim._cells(px, py, ev[:, None, None], out=(buf.cx[:n], buf.cy[:n]))
     # Cell ids are in range by construction (mode="clip" only spares take its buffered bounds check).
     rel_h = np.take(sim.solid_h, cells, out=value, mode="clip")

@@ -28,9 +28,12 @@ class OccupancyGrid:
         self._base = (np.arange(num_envs)[:, None] * 2 * bins * bins + np.asarray(team)[None, :] * bins * bins)
         self._base = self._base.reshape(num_envs, M).astype(np.int64)
 
-    def add(self, pos: np.ndarray, alive: np.ndarray) -> None:
-        """Count one step: ``pos [E, M, >=2]`` metres, ``alive [E, M]`` bool."""
-        ix, iy = world_to_cell(pos[..., 0], pos[..., 1], self.size[0], self.size[1], self.B)
+    def add(self, pos: np.ndarray, alive: np.ndarray, size_x=None, size_y=None) -> None:
+        """Count one step: ``pos [E, M, >=2]`` metres, ``alive [E, M]`` bool; ``size_x, size_y``
+        (m, scalars or ``[E, 1]`` arrays): each match's map when it is not the grid's default."""
+        sx = self.size[0] if size_x is None else size_x
+        sy = self.size[1] if size_y is None else size_y
+        ix, iy = world_to_cell(pos[..., 0], pos[..., 1], sx, sy, self.B)
         flat = self._base + ix * self.B + iy
         # Index arrays of E x M entries only; the grid is written in place.
         np.add.at(self.counts.reshape(-1), flat[alive & (ix >= 0)], 1.0)

@@ -10,6 +10,11 @@ truncated (time limit), ``agents`` becomes empty and the returned observations a
 true last ones. The parallel face never auto-resets: call :meth:`reset` for the next match.
 Per-agent ``infos`` carry ``reward_components`` ({part: float}) and, on the match's last step,
 ``outcome`` (ENV_SPEC 'What the env reports').
+
+With a curriculum over the match (``EnvConfig.size_range`` / ``packs_range``, or
+:meth:`set_curriculum`) each :meth:`reset` draws the match's map side and packs per team;
+``possible_agents`` are those of the largest match and ``agents`` starts with the match's own
+(packs above its count do not play).
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class EchelonParallelEnv(ParallelEnv):
         else:
             match_seed = int(self._seed_rng.integers(0, 2**31 - 1))
         obs = self.vec.reset(seed=match_seed)
-        self.agents = list(self.possible_agents)
+        present = self.vec.sim.present[0, self._mech]
+        self.agents = [a for a, here in zip(self.possible_agents, present, strict=True) if here]
         self._ended = False
         return {a: obs[self._row[a]].copy() for a in self.agents}, {a: {} for a in self.agents}
 
@@ -154,8 +160,17 @@ class EchelonParallelEnv(ParallelEnv):
         self._ended = ended
         return o, r_, te, tr, inf
 
+    def set_curriculum(self, **params) -> None:
+        """:meth:`EchelonVecEnv.set_curriculum` (map side and packs ranges apply from the next reset)."""
+        self.vec.set_curriculum(**params)
+
+    def get_curriculum(self) -> dict:
+        """:meth:`EchelonVecEnv.get_curriculum`."""
+        return self.vec.get_curriculum()
+
     def render(self) -> Optional[np.ndarray]:
-        """Top-down ``[size_y * render_scale, size_x * render_scale, 3]`` uint8 frame of the match.
+        """Top-down ``[size_y * render_scale, size_x * render_scale, 3]`` uint8 frame of the match
+        (its own map size).
 
         After the match's last step the frame shows the match exactly as it ended (the state the
         vec env kept before resetting the slot).
@@ -165,15 +180,11 @@ class EchelonParallelEnv(ParallelEnv):
         sim = self.vec.sim
         events = self.vec.last_events
         final = self.vec.final_state.get(0) if self._ended else None
-        if final is not None:
-            pos, yaw, alive = final["pos"], final["yaw"], final["alive"]
-            material, height = final["material"], final["height"]
-            zone_center, zone_radius = final["zone_center"], final["zone_radius"]
-            smoke_pos, smoke_on = final["smoke_pos"], final["smoke_on"]
-        else:
-            pos, yaw, alive, material, height = sim.pos[0], sim.yaw[0], sim.alive[0], sim.material[0], sim.height[0]
-            zone_center, zone_radius = sim.zone_center[0], float(sim.zone_radius[0])
-            smoke_pos, smoke_on = sim.smoke_pos[0], sim.smoke_on[0]
+        st = final if final is not None else self.vec.state_of(0)
+        pos, yaw, alive = st["pos"], st["yaw"], st["alive"]
+        material, height = st["material"], st["height"]
+        zone_center, zone_radius = st["zone_center"], st["zone_radius"]
+        smoke_pos, smoke_on = st["smoke_pos"], st["smoke_on"]
         shots = events[np.isin(events["kind"], _SHOT_KINDS) & (events["shooter"] >= 0) & (events["env"] == 0)]
         shooter = shots["shooter"].astype(np.int64)
         # Missile launches are logged at the shooter: draw them towards the target instead.
@@ -184,10 +195,11 @@ class EchelonParallelEnv(ParallelEnv):
         segs = np.stack([pos[shooter, 0], pos[shooter, 1], end_x, end_y], axis=1)
         clouds = smoke_pos[smoke_on]
         smoke = np.concatenate([clouds, np.full((len(clouds), 1), specs.SMOKE_RADIUS)], axis=1)
+        here = st["present"]  # absent mechs (packs above the match's count) are not drawn
         return render_frame(
             material, height, zone_center, zone_radius,
-            mech_pos=pos, mech_yaw=yaw, mech_class=sim.cls, mech_team=sim.team, mech_alive=alive,
-            shots=segs, shot_team=sim.team[shooter], smoke=smoke, scale=self.render_scale,
+            mech_pos=pos[here], mech_yaw=yaw[here], mech_class=sim.cls[here], mech_team=sim.team[here],
+            mech_alive=alive[here], shots=segs, shot_team=sim.team[shooter], smoke=smoke, scale=self.render_scale,
         )
 
     def close(self) -> None:

@@ -19,10 +19,12 @@ from echelon.env.rng import PURPOSE_AMS, hash_uniform
 
 
 def spawn(sim, env, shooter, target, weapon, leg_u) -> None:
-    """Put new projectiles ``[N]`` into free pool slots of their match (dropped and counted when
-    the pool is full). ``leg_u``: the uniform draw deciding a leg hit on arrival."""
+    """Put new projectiles ``[N]`` into the lowest free pool slots of their match (dropped and
+    counted when the match's ``p_cap`` projectiles already fly). ``leg_u``: the uniform draw
+    deciding a leg hit on arrival."""
     order = np.argsort(sim.p_active, axis=1, kind="stable")  # free (False) slots first
-    nfree = (~sim.p_active).sum(1)
+    # Slots are taken lowest first, so a match never uses a slot at or above its p_cap.
+    nfree = sim.p_cap - sim.p_active.sum(1)
     srt = np.argsort(env, kind="stable")
     env, shooter, target, weapon, leg_u = env[srt], shooter[srt], target[srt], weapon[srt], leg_u[srt]
     first = np.searchsorted(env, env, side="left")
@@ -157,7 +159,8 @@ def damage_buildings(sim, env: np.ndarray, xy: np.ndarray, radius: np.ndarray, d
     cx = np.floor(xy[:, 0]).astype(np.int64)[:, None] + ox.ravel()[None]
     cy = np.floor(xy[:, 1]).astype(np.int64)[:, None] + oy.ravel()[None]
     near = ((cx + 0.5 - xy[:, :1]) ** 2 + (cy + 0.5 - xy[:, 1:2]) ** 2 <= radius[:, None] ** 2)
-    near &= (cx >= 0) & (cx < sim.X) & (cy >= 0) & (cy < sim.Y)
+    size_x, size_y = (sim.X, sim.Y) if sim.full_size else (sim.match_x[env, None], sim.match_y[env, None])
+    near &= (cx >= 0) & (cx < size_x) & (cy >= 0) & (cy < size_y)
     k, j = np.nonzero(near)
     ee, xx, yy = env[k], cx[k, j], cy[k, j]
     bld = sim.material[ee, xx, yy] == mapgen.BUILDING

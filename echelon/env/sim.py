@@ -18,6 +18,11 @@ Mech index layout (same in every match): ``0 .. T-1`` blue, ``T .. 2T-1`` red wi
 (heavy, medium, medium, light, scout). Static per-mech arrays ``[M]``: ``team`` (0 blue,
 1 red), ``pack`` (global pack id ``team * packs_per_team + p``), ``cls`` (class id),
 ``weapon [M, 4]`` (weapon id per slot), ``squad_ids [M, MAX_SQUAD]`` (pack mates).
+The batch is allocated for its largest match; each match draws its own map side and packs at
+reset (curriculum ranges ``size_range`` / ``packs_range``) and plays in a corner of the
+allocation with its first packs: :mod:`~echelon.env.reset` describes that and the per-match
+layout arrays (``match_x, match_y, match_side, match_packs [E]``, ``present, draw_id [E, M]``,
+``p_cap [E]``).
 
 State arrays (float64 unless noted; metres, seconds, radians):
   pos [E, M, 3] x, y, z (z = feet height) · vel [E, M, 3] · yaw [E, M] heading (forward =
@@ -62,7 +67,7 @@ from __future__ import annotations
 import numpy as np
 
 from echelon.config import EnvConfig
-from echelon.env import combat, heat, mapgen, movement, observations, projectiles, stats, weapons, zone
+from echelon.env import combat, heat, mapgen, movement, observations, projectiles, reset, stats, weapons, zone
 from echelon.env import specs as S
 from echelon.env.arrays import clamp
 from echelon.env.obs_layout import COMM_DIM, FLAT_OBS_DIM, MAX_CONTACTS, MAX_SQUAD
@@ -164,6 +169,7 @@ class EchelonSim:
         self.obs = np.zeros((E, M, FLAT_OBS_DIM), np.float32)
 
         self._init_phase_buffers()
+        reset.init(self)  # per-match layout arrays and curriculum ranges
 
         self.match_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(E)]
 
@@ -250,29 +256,21 @@ class EchelonSim:
     # ------------------------------------------------------------------ reset / terrain
     def seed(self, seed: int, match_ids=None) -> None:
         """Give match slot i the generator ``SeedSequence([seed, match_ids[i]])`` (default
-        ``match_ids[i] = i``), used for every reset of slot i."""
-        ids = range(self.E) if match_ids is None else match_ids
+        ``match_ids[i] = i``), used for every reset of slot i, and its layout generator
+        (:mod:`~echelon.env.reset`)."""
+        ids = list(range(self.E)) if match_ids is None else list(match_ids)
         self.match_rngs = [np.random.default_rng(np.random.SeedSequence([int(seed), int(i)])) for i in ids]
+        reset.seed(self, seed, ids)
 
     def reset_envs(self, envs: np.ndarray) -> None:
-        """Start a new match in each slot of ``envs`` (int array) from its slot generator."""
-        for e in np.asarray(envs, dtype=np.int64).tolist():
-            rng = self.match_rngs[e]
-            m = mapgen.generate_map(rng, self.cfg)
-            self.load_map(e, m)
-            self.key[e] = np.uint64(int(rng.integers(0, 2**63)))
-            self._reset_mechs(e, m)
-        self._reset_state(envs)
+        """Start a new match in each slot of ``envs`` (int array) from its slot generators: layout
+        (map side, packs), map, key, spawns, state (:func:`reset.reset_envs`)."""
+        reset.reset_envs(self, envs)
 
     def load_map(self, e: int, m: "mapgen.MapData") -> None:
-        """Copy a :class:`mapgen.MapData` into match slot ``e`` (terrain, zone)."""
-        self.height[e] = m.height
-        self.material[e] = m.material
-        self.building_hp[e] = m.building_hp
-        self.zone_center[e] = m.zone_center
-        self.zone_radius[e] = m.zone_radius
-        self.smoke_cnt[e] = 0
-        self.terrain_changed(e)
+        """Copy a :class:`mapgen.MapData` into match slot ``e`` (terrain, zone; walls beyond a
+        smaller map)."""
+        reset.load_map(self, e, m)
 
     def terrain_changed(self, e: int) -> None:
         """Recompute derived terrain layers of slot ``e`` after height/material edits."""
@@ -285,55 +283,17 @@ class EchelonSim:
         self.sight_eff[e] = np.where(self.smoke_cnt[e] > 0, 1e9, sh)
         self.hazard[e] = np.where(mat == mapgen.LAVA, 1, np.where(mat == mapgen.WATER, -1, 0))
 
-    def _reset_mechs(self, e: int, m: "mapgen.MapData") -> None:
-        """Spawn both teams in a grid around their spawn points, facing the zone."""
-        T = self.T
-        cols = int(np.ceil(np.sqrt(T)))
-        rows = int(np.ceil(T / cols))
-        spacing = min(4.0, 2.0 * m.spawn_half / max(cols, rows))
-        k = np.arange(T)
-        gx = (k % cols - (cols - 1) / 2.0) * spacing
-        gy = (k // cols - (rows - 1) / 2.0) * spacing
-        for team, centre in ((0, m.spawn_blue), (1, m.spawn_red)):
-            sl = slice(team * T, (team + 1) * T)
-            sign = 1.0 if team == 0 else -1.0
-            self.pos[e, sl, 0] = centre[0] + sign * gx
-            self.pos[e, sl, 1] = centre[1] + sign * gy
-            self.pos[e, sl, 2] = 0.0
-            d = m.zone_center - centre
-            self.yaw[e, sl] = np.arctan2(d[1], d[0])
-
-    def _reset_state(self, envs: np.ndarray) -> None:
-        e = np.asarray(envs, dtype=np.int64)
-        self.vel[e] = 0.0
-        self.hp[e] = self.max_hp
-        self.leg_hp[e] = self.max_leg
-        self.heat[e] = 0.0
-        self.stability[e] = self.max_stab
-        self.alive[e] = True
-        for a in (self.shutdown, self.vent):
-            a[e] = False
-        for a in (self.fallen_t, self.suppress_t, self.under_fire_t, self.ams_cd, self.cd, self.paint_t):
-            a[e] = 0.0
-        self.last_dmg_t[e] = -1e9
-        self.last_paint_t[e] = -1e9
-        for a in (self.ewar, self.sort_mode, self.hostile_only, self.step_count, self.tick, self.smoke_parity):
-            a[e] = 0
-        self.comm[e] = 0.0
-        self.focus[e] = -1
-        self.score[e] = 0.0
-        self.death_pos[e] = np.nan
-        self.p_active[e] = False
-        self.smoke_t[e] = 0.0
-        self.smoke_cells[e] = -1
-        self.smoke_on[e] = False
-        self.stats[e] = 0.0
-        self.stats[e, ST["first_zone_entry_step"]] = -1
-        self.agent_stats[e] = 0.0
-        self.damage_heatmap[e] = 0.0
+    def cell_bounds(self, e):
+        """Last cell index ``(x, y)`` of the maps of matches ``e`` (int array, any shape): the
+        allocation's ``(X - 1, Y - 1)`` as ints while every match spans it, else arrays shaped
+        like ``e`` from each match's own size."""
+        if self.full_size:
+            return self.X - 1, self.Y - 1
+        return self.match_x[e] - 1, self.match_y[e] - 1
 
     def _cells(self, x: np.ndarray, y: np.ndarray, e: np.ndarray, out=None) -> np.ndarray:
-        """Flat [E*X*Y] cell index of points (x, y) (m, finite) in matches ``e`` (clipped to the map).
+        """Flat [E*X*Y] cell index of points (x, y) (m, finite) in matches ``e`` (clipped to each
+        match's own map, :meth:`cell_bounds`).
 
         ``out``: optional pair of int64 arrays of the points' shape to compute in (the first is
         returned)."""
@@ -345,10 +305,11 @@ class EchelonSim:
             cx, cy = out
             np.copyto(cx, x, casting="unsafe")
             np.copyto(cy, y, casting="unsafe")
+        hi_x, hi_y = self.cell_bounds(e)
         np.maximum(cx, 0, out=cx)
-        np.minimum(cx, self.X - 1, out=cx)
+        np.minimum(cx, hi_x, out=cx)
         np.maximum(cy, 0, out=cy)
-        np.minimum(cy, self.Y - 1, out=cy)
+        np.minimum(cy, hi_y, out=cy)
         cx *= self.Y
         cx += cy
         cx += e * (self.X * self.Y)
@@ -414,7 +375,8 @@ class EchelonSim:
         self.reward_parts[..., RP["approach"]] = w.approach * (w.approach_gamma * potential_after - potential_before)
 
     def _finish_rewards(self) -> None:
-        """Mask the parts of mechs dead before this step, add the outcome at a match's end, sum."""
+        """Mask the parts of mechs dead before this step, add the outcome at a match's end (to
+        every present mech of the team, alive or dead), sum."""
         # Dead agents get nothing after their death step, except the outcome at the end.
         self.reward_parts[..., :RP["outcome"]] *= self.alive_before[..., None]
         self.reward_parts[..., RP["outcome"]] = 0.0
@@ -423,6 +385,8 @@ class EchelonSim:
             winner = self.winner[:, None]
             sign = np.where(winner == 2, 0.0, np.where(winner == self.team[None], 1.0, -1.0))
             self.reward_parts[..., RP["outcome"]] = self.cfg.rewards.outcome * sign * ended[:, None]
+            if not self.all_present:
+                self.reward_parts[..., RP["outcome"]] *= self.present  # absent mechs never score
         self.reward[...] = self.reward_parts.sum(axis=2)
         self.agent_stats[..., AS["reward"]] += self.reward
 

@@ -39,7 +39,8 @@ def step_stats(sim) -> None:
 
 
 def outcome(sim, e: int) -> dict:
-    """The ENV_SPEC 'outcome' dict of match slot ``e`` (call before it is reset)."""
+    """The ENV_SPEC 'outcome' dict of match slot ``e`` (call before it is reset). Absent mechs
+    (packs above the match's count) are left out of ``agents``; ``map_size`` is the match's own."""
     st = {n: float(sim.stats[e, i]) for i, n in enumerate(STAT_NAMES)}
     st["first_zone_entry_step"] = int(st["first_zone_entry_step"])
     ag = sim.agent_stats[e]
@@ -54,7 +55,7 @@ def outcome(sim, e: int) -> dict:
          "alive": bool(sim.alive[e, m]), "damage_dealt": float(ag[m, AS["damage_dealt"]]),
          "damage_taken": float(ag[m, AS["damage_taken"]]), "kills": int(ag[m, AS["kills"]]),
          "assists": int(ag[m, AS["assists"]]), "reward": float(ag[m, AS["reward"]])}
-        for m in range(sim.M)
+        for m in np.nonzero(sim.present[e])[0].tolist()
     ]
     dead = ~np.isnan(sim.death_pos[e, :, 0])
     return {
@@ -70,5 +71,5 @@ def outcome(sim, e: int) -> dict:
         "death_positions": [(float(sim.death_pos[e, m, 0]), float(sim.death_pos[e, m, 1]), WINNERS[sim.team[m]])
                             for m in np.nonzero(dead)[0]],
         "damage_heatmap": sim.damage_heatmap[e].copy(),
-        "map_size": (sim.X, sim.Y),
+        "map_size": (int(sim.match_x[e]), int(sim.match_y[e])),
     }

@@ -19,12 +19,18 @@ match's controlled agents of their episode reward totals, outcome included; ``le
 controlled agents of that agent's sum of the part over the match}; ``team_returns``: {team: mean
 episode reward total of that team's controlled agents}, for each team with controlled agents;
 ``occupancy [2, B, B]`` float32 living mech-steps per map cell of blue and red, only after
-``track_occupancy(True)``). Returned arrays are reused buffers.
+``track_occupancy(True)``); ``size`` (the match's map side, m: its longer side on a non-square
+map) and ``packs_per_team``. Returned arrays are reused buffers.
+
+Curriculum over the match (:meth:`EchelonVecEnv.set_curriculum`, ``EnvConfig.size_range`` /
+``packs_range``; :mod:`echelon.env.reset`): rows are allocated for the largest match. A match
+with fewer packs leaves the rows of its absent agents ``valid`` False with zero observation,
+reward and flags for the whole match; returns, reward components and team returns average over
+its present agents only.
 
 With ``keep_final_state=True`` (the PettingZoo face sets it, for rendering) ``final_state`` maps
-each match that ended in the last step to copies of its state just before the auto-reset:
-``pos [M, 3]``, ``yaw [M]``, ``hp [M]``, ``alive [M]``, ``material``/``height [X, Y]``,
-``zone_center [2]``, ``zone_radius`` (float), ``smoke_pos [S, 2]``, ``smoke_on [S]``.
+each match that ended in the last step to copies of its state just before the auto-reset
+(:meth:`EchelonVecEnv.state_of`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from echelon.env.heuristic import HeuristicController
 from echelon.env.observations import observe
 from echelon.env.obs_layout import FLAT_OBS_DIM
 from echelon.env.occupancy import OccupancyGrid
+from echelon.env.reset import set_ranges
 from echelon.env.sim import AS, REWARD_PARTS, RP, ST, WINNERS, EchelonSim
 
 
@@ -106,6 +113,36 @@ class EchelonVecEnv:
             raise ValueError(f"heuristic weapon fire probability must be in [0, 1], got {p}")
         self.heuristic.fire_prob = p
 
+    def set_curriculum(self, weapon_fire_prob: Optional[float] = None, size_range=None, packs_range=None) -> None:
+        """Set the curriculum over the match; None leaves a parameter as it is.
+
+        ``weapon_fire_prob``: the heuristic's fire probability (0..1), from the next step on, as
+        :meth:`set_heuristic_weapon_fire_prob`. ``size_range [lo, hi]``: square map sides (m) each
+        match draws at its next reset, ``cfg.min_side <= lo <= hi <= min(size_x, size_y)``.
+        ``packs_range [lo, hi]``: packs per team drawn likewise, ``1 <= lo <= hi <=
+        cfg.packs_per_team``. Everything is validated before anything changes; a bad value raises
+        ValueError saying what to change.
+        """
+        if weapon_fire_prob is not None:
+            p = float(weapon_fire_prob)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"weapon_fire_prob must be in [0, 1], got {weapon_fire_prob!r}")
+        set_ranges(self.sim, size_range, packs_range)
+        if weapon_fire_prob is not None:
+            self.heuristic.fire_prob = p
+
+    def get_curriculum(self) -> dict:
+        """The curriculum in force (JSON-serialisable): ``weapon_fire_prob`` (float), ``size_range``
+        ([lo, hi] ints; None on a non-square allocation without a range: every match is
+        size_x x size_y) and ``packs_range`` ([lo, hi] ints). ``set_curriculum(**get_curriculum())``
+        changes nothing."""
+        sim = self.sim
+        return {
+            "weapon_fire_prob": float(self.heuristic.fire_prob),
+            "size_range": None if sim.size_range is None else [int(v) for v in sim.size_range],
+            "packs_range": [int(v) for v in sim.packs_range],
+        }
+
     # rows <-> [E, M] helpers
     def _rows(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
         shaped = out.reshape(self.num_envs, self.agents_per_env, *out.shape[1:])
@@ -146,6 +183,8 @@ class EchelonVecEnv:
             sim.act_hostile[:, C] = a["hostile_only"].reshape(E, A)
             sim.act_comm[:, C] = a["comm"].reshape(E, A, -1)
             bad = self._bad.reshape(E, A)
+            if not sim.all_present:
+                bad = bad * sim.present[:, C]  # absent agents never act, whatever their rows hold
             tm = sim.team[C]
             sim.stats[:, ST["bad_actions_blue"]] += bad[:, tm == 0].sum(1)
             sim.stats[:, ST["bad_actions_red"]] += bad[:, tm == 1].sum(1)
@@ -168,7 +207,8 @@ class EchelonVecEnv:
         if A:
             self._part_sums += sim.reward_parts[:, C]
         if self._occupancy is not None:
-            self._occupancy.add(sim.pos, sim.alive)
+            sizes = () if sim.full_size else (sim.match_x[:, None], sim.match_y[:, None])
+            self._occupancy.add(sim.pos, sim.alive, *sizes)
         obs = self._rows(sim.obs, self._obs)
         self._start[...] = False
         episodes = []
@@ -176,14 +216,18 @@ class EchelonVecEnv:
         self.last_events = sim.events[:n_ev].copy() if n_ev else sim.events[:0]
         ended = np.nonzero(sim.env_done)[0]
         if self.keep_final_state:
-            self.final_state = {e: self._state_of(e) for e in ended.tolist()}
+            self.final_state = {e: self.state_of(e) for e in ended.tolist()}
         if len(ended):
             rows_end = (ended[:, None] * A + np.arange(A)[None]).reshape(-1)
             self._final_obs[rows_end] = obs[rows_end]
             for e in ended.tolist():
                 out = sim.outcome(e)
-                ret = sim.agent_stats[e, C if A else slice(None), AS["reward"]].mean()
+                mechs = C if A else np.arange(sim.M)
+                if not sim.all_present:
+                    mechs = mechs[sim.present[e, mechs]]
+                ret = sim.agent_stats[e, mechs, AS["reward"]].mean()
                 episodes.append({"return": float(ret), "length": int(sim.step_count[e]), "outcome": out, "env": e,
+                                 "size": int(sim.match_side[e]), "packs_per_team": int(sim.match_packs[e]),
                                  **self._match_metrics(e)})
             self.heuristic.reseed_envs(ended)
             sim.reset_envs(ended)
@@ -201,19 +245,25 @@ class EchelonVecEnv:
             "episodes": episodes,
         }
         if self._recent is not None:
-            self._recent.append(self._state_of(0))
+            self._recent.append(self.state_of(0))
         return self._obs, self._reward, self._term, self._trunc, info
 
     def _match_metrics(self, e: int) -> dict:
-        """Reward components, team returns and occupancy of match ``e`` (then zeroed for its next match)."""
+        """Reward components, team returns and occupancy of match ``e`` (then zeroed for its next
+        match), over the match's present agents."""
         out: dict = {}
         if self.agents_per_env:
-            sums = self._part_sums[e]
+            sim = self.sim
+            all_sums = self._part_sums[e]
+            present = slice(None) if sim.all_present else sim.present[e, self.controlled]  # [A]
+            sums = all_sums[present]
             out["reward_components"] = {k: float(sums[:, RP[k]].mean()) for k in REWARD_PARTS}
-            totals = self.sim.agent_stats[e, self.controlled, AS["reward"]]
-            out["team_returns"] = {team: float(totals[rows].mean()) for team, rows in self._team_rows.items()
+            totals = sim.agent_stats[e, self.controlled, AS["reward"]]
+            team_rows = self._team_rows if sim.all_present else {
+                team: rows[present[rows]] for team, rows in self._team_rows.items()}
+            out["team_returns"] = {team: float(totals[rows].mean()) for team, rows in team_rows.items()
                                    if len(rows)}
-            sums[...] = 0.0
+            all_sums[...] = 0.0
         if self._occupancy is not None:
             out["occupancy"] = self._occupancy.take(e)
         return out
@@ -228,22 +278,28 @@ class EchelonVecEnv:
         from echelon.env.specs import SMOKE_RADIUS
 
         frames = []
-        for st in self._recent or ():
+        for st in self._recent or ():  # terrain already cropped to the match's map
             clouds = st["smoke_pos"][st["smoke_on"]]
             smoke = np.concatenate([clouds, np.full((len(clouds), 1), SMOKE_RADIUS)], axis=1)
+            here = st["present"]
             frames.append(render_frame(
-                st["material"], st["height"], st["zone_center"], st["zone_radius"], mech_pos=st["pos"],
-                mech_yaw=st["yaw"], mech_class=self.sim.cls, mech_team=self.sim.team, mech_alive=st["alive"],
-                smoke=smoke, scale=scale,
+                st["material"], st["height"], st["zone_center"], st["zone_radius"], mech_pos=st["pos"][here],
+                mech_yaw=st["yaw"][here], mech_class=self.sim.cls[here], mech_team=self.sim.team[here],
+                mech_alive=st["alive"][here], smoke=smoke, scale=scale,
             ))
         return frames
 
-    def _state_of(self, e: int) -> dict:
-        """Copies of match ``e``'s drawable state (see ``final_state`` in the module docstring)."""
+    def state_of(self, e: int) -> dict:
+        """Copies of match ``e``'s drawable state: ``pos [M, 3]``, ``yaw [M]``, ``hp [M]``, ``alive [M]``,
+        ``present [M]`` (False: a pack above the match's count, not to be drawn),
+        ``material``/``height [x, y]`` (the match's own map, without the walls beyond a smaller one),
+        ``zone_center [2]``, ``zone_radius`` (float), ``smoke_pos [S, 2]``, ``smoke_on [S]``."""
         sim = self.sim
+        sx, sy = int(sim.match_x[e]), int(sim.match_y[e])
         return {
             "pos": sim.pos[e].copy(), "yaw": sim.yaw[e].copy(), "hp": sim.hp[e].copy(), "alive": sim.alive[e].copy(),
-            "material": sim.material[e].copy(), "height": sim.height[e].copy(),
+            "present": sim.present[e].copy(),
+            "material": sim.material[e, :sx, :sy].copy(), "height": sim.height[e, :sx, :sy].copy(),
             "zone_center": sim.zone_center[e].copy(), "zone_radius": float(sim.zone_radius[e]),
             "smoke_pos": sim.smoke_pos[e].copy(), "smoke_on": sim.smoke_on[e].copy(),
         }

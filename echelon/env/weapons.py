@@ -50,7 +50,7 @@ def fire(sim, fire_ok: np.ndarray) -> None:
     np.add.at(sim.heat, (env, mech), S.W_HEAT[weapon])
     add_team_stat(sim, "shots", env, sim.team[mech], 1.0)
     hitscan = S.W_SPEED[weapon] == 0
-    leg_u = hash_uniform(sim.key[env], sim.tick[env], PURPOSE_LEG, mech * 4 + slot)
+    leg_u = hash_uniform(sim.key[env], sim.tick[env], PURPOSE_LEG, sim.draw_id[env, mech] * 4 + slot)
     hs = hitscan & (S.W_DAMAGE[weapon] > 0)
     if hs.any():
         e, m = env[hs], mech[hs]
@@ -136,7 +136,8 @@ def deploy_smoke(sim, env: np.ndarray, mech: np.ndarray, target: np.ndarray) -> 
     sim.smoke_pos[env, slot] = target_pos
     cx = np.floor(target_pos[:, 0]).astype(np.int64)[:, None] + sim._disc[None, :, 0]
     cy = np.floor(target_pos[:, 1]).astype(np.int64)[:, None] + sim._disc[None, :, 1]
-    inside = (cx >= 0) & (cx < sim.X) & (cy >= 0) & (cy < sim.Y)
+    size_x, size_y = (sim.X, sim.Y) if sim.full_size else (sim.match_x[env, None], sim.match_y[env, None])
+    inside = (cx >= 0) & (cx < size_x) & (cy >= 0) & (cy < size_y)
     flat = np.where(inside, (env[:, None] * sim.X + cx) * sim.Y + cy, -1)
     sim.smoke_cells[env, slot] = flat
     sim.smoke_on[env, slot] = True

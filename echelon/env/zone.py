@@ -8,9 +8,10 @@ from echelon.env.records import RP, ST
 
 
 def potential(sim) -> np.ndarray:
-    """Approach potential ``[E, M]``: minus the distance to the zone centre over the map size."""
+    """Approach potential ``[E, M]``: minus the distance to the zone centre over the match's map
+    size (its longer side, m)."""
     d = np.hypot(sim.pos[..., 0] - sim.zone_center[:, None, 0], sim.pos[..., 1] - sim.zone_center[:, None, 1])
-    return -d / sim.map_size
+    return -d / (sim.map_size if sim.full_size else sim.match_side[:, None])
 
 
 def score_zone(sim) -> None:

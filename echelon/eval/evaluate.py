@@ -46,11 +46,17 @@ def eval_env_config(
     size: Optional[int] = None,
     episode_seconds: Optional[float] = None,
 ) -> EnvConfig:
-    """The match config: ``base`` (the checkpoint's env) with the sides and the overrides applied."""
+    """The match config: ``base`` (the checkpoint's env) with the sides and the overrides applied.
+
+    An evaluation match has one fixed layout: a training curriculum's ``size_range`` /
+    ``packs_range`` are dropped, so matches are ``size`` (default: the base's ``size_x x size_y``)
+    with ``packs_per_team`` (default: the base's) packs."""
     other = "policy" if opponent_is_policy else "heuristic"
     changes: dict[str, Any] = {
         "blue": "policy" if policy_side == "blue" else other,
         "red": "policy" if policy_side == "red" else other,
+        "size_range": None,
+        "packs_range": None,
     }
     if fire_prob is not None:
         changes["heuristic_weapon_fire_prob"] = float(fire_prob)

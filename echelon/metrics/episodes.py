@@ -56,8 +56,9 @@ def compact_episode(ep: dict[str, Any], full: bool = True) -> dict[str, Any]:
     """The compact record of one finished episode (``full=False``: return, length, outcome only).
 
     Keys: ``return`` (float), ``length`` (int, env steps), ``winner`` and ``reason`` (str or
-    None), ``team_returns`` ({team: float}, when reported) and, when ``full`` and the episode is an
-    Echelon match: ``stats`` ({name: float} of :data:`KEPT_STATS`), ``reward_components``
+    None), ``team_returns`` ({team: float}, when reported), the match's ``size`` (m) and
+    ``packs_per_team`` (int, when reported: Echelon's curriculum over the match) and, when
+    ``full`` and the episode is an Echelon match: ``stats`` ({name: float} of :data:`KEPT_STATS`), ``reward_components``
     ({component: float}), ``agents`` (list of dicts with :data:`AGENT_COLUMNS`), ``deaths``
     (``[[x, y, team], ...]``, world metres), ``damage_grid`` (float32 ``[B, B]``, HP per cell of
     the map split into ``B x B``, x first), ``occupancy`` (float32 ``[2, B, B]``: living
@@ -74,6 +75,9 @@ def compact_episode(ep: dict[str, Any], full: bool = True) -> dict[str, Any]:
     }
     if ep.get("team_returns"):
         out["team_returns"] = {k: float(v) for k, v in ep["team_returns"].items()}
+    for key in ("size", "packs_per_team"):
+        if ep.get(key) is not None:
+            out[key] = int(ep[key])
     outcome = ep.get("outcome")
     if not full or not isinstance(outcome, dict):
         return out

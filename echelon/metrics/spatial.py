@@ -97,33 +97,74 @@ class SpatialAccumulator:
         return np.zeros((self.bins, self.bins))
 
 
+class _Figure:
+    """One heat-map figure kept between renders, drawn by blitting: axes, ticks and colorbars are
+    drawn once and cached as a background; a render restores it and draws only the images and the
+    titles (text layout of ticks is what makes a full matplotlib draw slow, ~0.3 s a figure in the
+    metrics actor, which shares the cores with the workers and the learner). Each panel is scaled
+    to its own maximum (colorbar 0..1) and its title gives that maximum in ``unit``."""
+
+    def __init__(self, panels: int, map_size: tuple[float, float], unit: str) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.fig = fig = Figure(figsize=(3.6 * panels + 0.6, 3.8), dpi=80)
+        self.canvas = FigureCanvasAgg(fig)
+        sx, sy = map_size
+        self.axes, self.images, self.titles = [], [], []
+        for i in range(panels):
+            ax = fig.add_subplot(1, panels, i + 1)
+            # Transposed: rows of the image are y, columns x; origin lower puts (0, 0) bottom left.
+            im = ax.imshow(np.zeros((2, 2)), origin="lower", extent=(0, sx, 0, sy), cmap="inferno",
+                           interpolation="nearest", vmin=0.0, vmax=1.0)
+            ax.set_xlabel("x (m)", fontsize=8)
+            ax.set_ylabel("y (m)", fontsize=8)
+            ax.tick_params(labelsize=7)
+            cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            cbar.ax.tick_params(labelsize=7)
+            cbar.set_label(f"share of the panel's max ({unit})", fontsize=7)
+            self.axes.append(ax)
+            self.images.append(im)
+            self.titles.append(ax.set_title("", fontsize=9))
+        self.suptitle = fig.suptitle("", fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.set_layout_engine("none")
+        for artist in (*self.images, *self.titles, self.suptitle):
+            artist.set_animated(True)  # left out of the cached background
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(fig.bbox)
+
+    def render(self, path: Path, grids: Sequence[np.ndarray], titles: Sequence[str], suptitle: str,
+               unit: str) -> None:
+        from PIL import Image as PILImage
+
+        self.canvas.restore_region(self.background)
+        for ax, im, text, grid, title in zip(self.axes, self.images, self.titles, grids, titles, strict=True):
+            data = np.asarray(grid, dtype=np.float64).T
+            hi = float(data.max()) if data.size else 0.0
+            im.set_data(data / hi if hi > 0 else data)
+            text.set_text(f"{title} (max {hi:.3g} {unit})")
+            ax.draw_artist(im)
+            ax.draw_artist(text)
+        self.suptitle.set_text(suptitle)
+        self.fig.draw_artist(self.suptitle)
+        PILImage.fromarray(np.asarray(self.canvas.buffer_rgba())[..., :3]).save(path)
+
+
+_FIGURES: dict[tuple, _Figure] = {}
+
+
 def render_heatmap(path: str | Path, grids: Sequence[np.ndarray], titles: Sequence[str], suptitle: str,
                    map_size: tuple[float, float], unit: str) -> Path:
     """Write one PNG with a panel per grid (``[B, B]`` each, x first), map metres on the axes.
 
-    Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend switch).
+    Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend switch); the
+    figure for a panel count, map size and unit is built once per process and reused.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(3.6 * len(grids) + 0.6, 3.6), dpi=80)
-    FigureCanvasAgg(fig)
-    sx, sy = map_size
-    for i, (grid, title) in enumerate(zip(grids, titles, strict=True)):
-        ax = fig.add_subplot(1, len(grids), i + 1)
-        # Transposed: rows of the image are y, columns x; origin lower puts (0, 0) bottom left.
-        im = ax.imshow(np.asarray(grid).T, origin="lower", extent=(0, sx, 0, sy), cmap="inferno",
-                       interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("x (m)", fontsize=8)
-        ax.set_ylabel("y (m)", fontsize=8)
-        ax.tick_params(labelsize=7)
-        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cbar.ax.tick_params(labelsize=7)
-        cbar.set_label(unit, fontsize=7)
-    fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+    key = (len(grids), tuple(float(v) for v in map_size), unit)
+    if key not in _FIGURES:
+        _FIGURES[key] = _Figure(len(grids), map_size, unit)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    _FIGURES[key].render(path, grids, titles, suptitle, unit)
     return path

@@ -113,6 +113,11 @@ def test_ranges_fill_in_the_env_value_where_a_stage_leaves_them_unset():
                             N.CURRICULUM_HELD: 0, N.CURRICULUM_SIZE_MIN: 32, N.CURRICULUM_SIZE_MAX: 60,
                             N.CURRICULUM_PACKS_MIN: 1, N.CURRICULUM_PACKS_MAX: 1}
     assert cur.push() == (0, {"weapon_fire_prob": 0.2, "size_range": [32, 60], "packs_range": [1, 1]})
+    # The env's own range, when its config has one, is what an unset stage goes back to.
+    own = _cfg("[{size_range: [32, 60], until_env_steps: 10}, {}]", "env.size_range=[40, 100]")
+    assert [s.size_range for s in stages_of(own)] == [(32, 60), (40, 100)]
+    with pytest.raises(ConfigError, match=r"stages \[1\] set no size_range while others do, on a 100 x 80 map"):
+        _cfg("[{size_range: [32, 60], until_env_steps: 10}, {}]", "env.size_y=80")
 
 
 def test_ranges_need_an_env_that_applies_them():
@@ -136,9 +141,9 @@ def test_ranges_need_an_env_that_applies_them():
     ("curriculum.stages=[{until_env_steps: 10}, {until_env_steps: 20}]", "last curriculum stage (1)"),
     ("curriculum.stages=[{until_env_steps: 500}, {until_fraction: 0.001}, {}]", "got env steps [500, 100]"),
     ("curriculum.stages=[{weapon_fire_prob: 1.5}]", "weapon_fire_prob must be in [0, 1]"),
-    ("curriculum.stages=[{size_range: [60, 40]}]", "1 <= lo <= hi"),
-    ("curriculum.stages=[{size_range: [20, 40]}]", "must lie in [32, 100]"),
-    ("curriculum.stages=[{packs_range: [1, 3]}]", "exceeds env.packs_per_team=2"),
+    ("curriculum.stages=[{size_range: [60, 40]}]", "size_range=[60, 40]: lo must be <= hi"),
+    ("curriculum.stages=[{size_range: [20, 40]}]", "stages[0].size_range=[20, 40]: lo must be >= 32 m"),
+    ("curriculum.stages=[{packs_range: [1, 3]}]", "stages[0].packs_range=[1, 3]: hi must be <= 2 packs"),
     ("curriculum.stages=[{weapon_fire_prob_end: 1.0}]", "set until_env_steps or until_fraction too"),
     ("curriculum.window=0", "curriculum.window must be >= 1"),
     ("curriculum.stages.0.weapon_fire_prob=0.5", "a list is replaced whole"),

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from echelon.checkpoint import Counters, TrainingState, build_payload, save_checkpoint
-from echelon.config import config_to_dict, load_config
+from echelon.config import EnvConfig, config_to_dict, load_config
 from echelon.env.vec_env import EchelonVecEnv
-from echelon.eval.evaluate import evaluate, summarize, wilson_interval
+from echelon.eval.evaluate import eval_env_config, evaluate, summarize, wilson_interval
 from echelon.ppo.learner import Learner
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,3 +64,11 @@ def test_summarize_counts_from_the_policys_side():
                               "red": {"matches": 2, "wins": 0, "win_rate": 0.0}}
     assert out["mean_return"] == 1.5  # (0 + 1 + 2 + 3) / 4
     assert summarize([])["win_rate"] == 0.0
+
+
+def test_evaluation_matches_have_one_layout_even_from_a_curriculum_config():
+    trained = EnvConfig(packs_per_team=2, size_x=100, size_y=100, size_range=[40, 100], packs_range=[1, 2])
+    cfg = eval_env_config(trained, "blue", False, packs_per_team=1, size=40)
+    assert (cfg.size_x, cfg.size_y, cfg.packs_per_team, cfg.size_range, cfg.packs_range) == (40, 40, 1, None, None)
+    full = eval_env_config(trained, "red", False)
+    assert (full.size_x, full.packs_per_team, full.size_range, full.red) == (100, 2, None, "policy")

@@ -154,3 +154,7 @@ def test_compact_episode_keeps_what_the_families_read():
                                                      "team_returns"}
     columns, rows = agent_table(ep)
     assert columns[0] == "agent" and rows == [["blue_0", "blue", "medium", True, 7.0, 1.0, 0, 0, 2.0]]
+    # The match's layout (curriculum over the match) travels in both forms.
+    laid = compact_episode({**raw, "size": 56, "packs_per_team": 1}, full=False)
+    assert (laid["size"], laid["packs_per_team"]) == (56, 1)
+    assert compact_episode({**raw, "size": 56, "packs_per_team": 1})["size"] == 56

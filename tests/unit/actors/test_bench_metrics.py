@@ -1,0 +1,33 @@
+"""The metric-cost benchmark's pure parts: arm order and the process-tree CPU reading."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from echelon.actors.bench import tree_cpu_seconds
+from echelon.actors.bench_metrics import order
+
+
+def test_arms_alternate_in_abba_order():
+    assert order(1) == ["full", "minimal"]
+    assert order(3) == ["full", "minimal", "minimal", "full", "full", "minimal"]
+    assert order(4).count("full") == order(4).count("minimal") == 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_tree_cpu_counts_a_busy_child_process():
+    before = tree_cpu_seconds()
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                              "while time.process_time() - t < 0.6: pass\ntime.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while tree_cpu_seconds(child.pid) < 0.6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # The child's 0.6 s of CPU shows in its own tree and in ours (it is our descendant).
+        assert tree_cpu_seconds(child.pid) >= 0.6
+        assert tree_cpu_seconds() - before >= 0.6
+    finally:
+        child.kill()
+        child.wait()
