@@ -76,6 +76,8 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     assert stages[1] == 1 and ramp[1] == 0.6  # 256 env steps: the schedule point
     assert stages == sorted(stages) and stages[5:] == [2, 2, 2] and ramp[-1] == 1.0 and ramp == sorted(ramp)
     assert all(r[N.CURRICULUM_WINDOW_MATCHES] <= 4 for r in ups)
+    sizes = [(r[N.CURRICULUM_SIZE_MIN], r[N.CURRICULUM_SIZE_MAX]) for r in ups]
+    assert sizes[0] == (32, 40) and sizes[1:] == [(40, 40)] * 7  # stage 0's range, then the full map again
     # One evaluation (eval.every 5: the weights of update 5), logged once it finished, by update 8.
     evals = [r for r in ups if N.EVAL_WIN_RATE in r]
     assert len(evals) == 1 and evals[0][N.EVAL_UPDATE] == 5 and evals[0][N.TRAIN_UPDATE] >= 5

@@ -236,9 +236,10 @@ def test_worker_applies_params_and_stamps_its_fragments():
         assert worker.get_curriculum() == {}  # nothing set yet
     got = worker.set_curriculum({"weapon_fire_prob": 0.25, "size_range": None, "packs_range": None}, tag=3)
     assert got["weapon_fire_prob"] == 0.25 and worker.collector.env.heuristic.fire_prob == 0.25
-    ranged = {"weapon_fire_prob": 0.5, "size_range": [32, 40], "packs_range": None}
-    if hasattr(EchelonVecEnv, "set_curriculum"):
-        assert list(worker.set_curriculum(ranged, tag=4)["size_range"]) == [32, 40]
+    ranged = {"weapon_fire_prob": 0.5, "size_range": [32, 32], "packs_range": None}
+    ranges = hasattr(EchelonVecEnv, "set_curriculum")
+    if ranges:
+        assert list(worker.set_curriculum(ranged, tag=4)["size_range"]) == [32, 32]
     else:
         with pytest.raises(TypeError, match="no set_curriculum to apply size_range"):
             worker.set_curriculum(ranged, tag=4)
@@ -248,4 +249,7 @@ def test_worker_applies_params_and_stamps_its_fragments():
     # 90 steps of 20 s matches (80 steps): each match ended at least once, each with a result.
     assert header.curriculum_tag == 4 and header.episodes >= 2 and len(header.outcomes) == header.episodes
     assert header.outcomes == match_results(frag.episodes) and set(header.outcomes) <= {W, D, L}
+    if ranges:  # every match that started after the push was drawn from the new range
+        _, later = worker.sample()
+        assert later.episodes and {ep["size"] for ep in later.episodes} == {32}
     assert match_results([{"return": 1.0, "length": 3}]) == ()  # no outcome (not Echelon): not counted
