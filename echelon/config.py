@@ -590,9 +590,9 @@ class EvalConfig:
     time, sides alternated) against the heuristic at ``fire_prob`` on the run's own
     ``env`` match, with ``greedy`` (mode) or sampled actions; every ``gif_every`` evaluations
     (0 = never) match 0 is also recorded as a GIF under ``RUN_DIR/media/``. The evaluation
-    runs in a Ray task asking for ``num_cpus`` (0 = it shares the CPUs of the run, which on a
+    runs on a Ray actor asking for ``num_cpus`` (0 = it shares the CPUs of the run, which on a
     machine filled with workers is the only way it starts at all); the end of a run waits up to
-    ``timeout_s`` for the last one.
+    ``timeout_s`` for the last one. The curriculum's ranges do not apply: one fixed layout.
     """
 
     every: int = 0
