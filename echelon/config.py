@@ -509,6 +509,114 @@ class LeagueConfig:
 
 
 @dataclass(frozen=True)
+class CurriculumStage:
+    """One stage of the match curriculum (echelon/curriculum.py runs them in order).
+
+    What the workers' matches use while the stage is in force: the heuristic's
+    ``weapon_fire_prob`` (null = ``env.heuristic_weapon_fire_prob``; with ``weapon_fire_prob_end``
+    it ramps linearly to that value between the env step the stage began and its schedule
+    point), and the ranges a match's map side (m) and packs per team are sampled from at each
+    reset (``[lo, hi]``, inclusive; null = the env's fixed value).
+
+    When the run leaves it (the last stage never ends, and only the last one may have no
+    condition): at ``until_env_steps`` env steps or ``until_fraction`` of
+    ``learner.total_env_steps`` into the run, or once the blue team's win rate over the last
+    ``curriculum.window`` matches played at this stage has been >= ``until_win_rate`` for
+    ``curriculum.hold`` updates in a row, whichever comes first.
+    """
+
+    weapon_fire_prob: Optional[float] = None
+    weapon_fire_prob_end: Optional[float] = None
+    size_range: Optional[List[int]] = None
+    packs_range: Optional[List[int]] = None
+    until_env_steps: Optional[int] = None
+    until_fraction: Optional[float] = None
+    until_win_rate: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        for name in ("weapon_fire_prob", "weapon_fire_prob_end", "until_win_rate"):
+            value = getattr(self, name)
+            _check(value is None or 0.0 <= value <= 1.0, f"curriculum stage {name} must be in [0, 1] or null, "
+                                                         f"got {value}")
+        for name, unit in (("size_range", "m"), ("packs_range", "packs")):
+            if getattr(self, name) is not None:  # bounds against the env: TrainConfig
+                check_range(f"curriculum stage {name}", getattr(self, name), 1, None, unit)
+        _check(self.until_env_steps is None or self.until_env_steps > 0,
+               f"curriculum stage until_env_steps must be > 0 or null, got {self.until_env_steps}")
+        _check(self.until_fraction is None or 0.0 < self.until_fraction <= 1.0,
+               f"curriculum stage until_fraction must be in (0, 1] or null, got {self.until_fraction}")
+        _check(self.until_env_steps is None or self.until_fraction is None,
+               "a curriculum stage sets both until_env_steps and until_fraction: keep one schedule point")
+        _check(self.weapon_fire_prob_end is None or self.has_schedule,
+               "curriculum stage weapon_fire_prob_end ramps up to the stage's schedule point: set "
+               "until_env_steps or until_fraction too")
+
+    @property
+    def has_schedule(self) -> bool:
+        return self.until_env_steps is not None or self.until_fraction is not None
+
+    @property
+    def has_condition(self) -> bool:
+        return self.has_schedule or self.until_win_rate is not None
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """The match curriculum the driver runs and pushes to the rollout workers (Echelon only).
+
+    ``stages`` empty = none (``ray.curriculum_fire_prob_start``, the older linear ramp of the
+    fire probability, is the same as two stages; echelon/curriculum.py builds them). ``window``:
+    matches of the current stage the win rate is taken over (a stage's win-rate condition waits
+    until that many have finished); ``hold``: consecutive updates it must stay at the threshold.
+    """
+
+    stages: List[CurriculumStage] = field(default_factory=list)
+    window: int = 100
+    hold: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.window >= 1, f"curriculum.window must be >= 1 (matches), got {self.window}")
+        _check(self.hold >= 1, f"curriculum.hold must be >= 1 (updates), got {self.hold}")
+        for i, stage in enumerate(self.stages):
+            last = i == len(self.stages) - 1
+            _check(stage.has_condition or last,
+                   f"curriculum stage {i} of {len(self.stages)} has no until_* condition, so the stages after it "
+                   "would never run: give it until_env_steps, until_fraction or until_win_rate")
+            _check(not last or not stage.has_condition,
+                   f"the last curriculum stage ({i}) lasts to the end of the run: remove its until_* keys")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation during training (Ray driver): every ``every`` updates (0 = off) the current
+    weights play ``matches`` seeded matches (match i from ``(seed, i)``, the same maps every
+    time, sides alternated) against the heuristic at ``fire_prob`` on the run's own
+    ``env`` match, with ``greedy`` (mode) or sampled actions; every ``gif_every`` evaluations
+    (0 = never) match 0 is also recorded as a GIF under ``RUN_DIR/media/``. The evaluation
+    runs on a Ray actor asking for ``num_cpus`` (0 = it shares the CPUs of the run, which on a
+    machine filled with workers is the only way it starts at all); the end of a run waits up to
+    ``timeout_s`` for the last one. The curriculum's ranges do not apply: one fixed layout.
+    """
+
+    every: int = 0
+    matches: int = 32
+    seed: int = 1_000_003
+    greedy: bool = True
+    fire_prob: float = 1.0
+    gif_every: int = 0
+    num_cpus: float = 0.0
+    timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        _check(self.every >= 0, f"eval.every must be >= 0 (updates; 0 = off), got {self.every}")
+        _check(self.matches >= 1, f"eval.matches must be >= 1, got {self.matches}")
+        _check(0.0 <= self.fire_prob <= 1.0, f"eval.fire_prob must be in [0, 1], got {self.fire_prob}")
+        _check(self.gif_every >= 0, f"eval.gif_every must be >= 0 (evaluations; 0 = never), got {self.gif_every}")
+        _check(self.num_cpus >= 0, f"eval.num_cpus must be >= 0, got {self.num_cpus}")
+        _check(self.timeout_s > 0, f"eval.timeout_s must be > 0 s, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything one run needs; saved whole in the run's meta record and checkpoints."""
 
@@ -521,6 +629,42 @@ class TrainConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        echelon = self.rollout.env == "echelon"
+        _check(self.eval.every == 0 or echelon,
+               f"eval.every > 0 plays Echelon matches against the heuristic; rollout.env is {self.rollout.env!r}")
+        _check_curriculum(self.curriculum, self.env, self.ray, self.learner, echelon, self.rollout.env)
+
+
+def _check_curriculum(cur: CurriculumConfig, e: EnvConfig, rcfg: RayConfig, lcfg: LearnerConfig, echelon: bool,
+                      env_name: str) -> None:
+    """What a curriculum's stages need from the rest of the config (one spelling, the env's sizes)."""
+    stages = cur.stages
+    _check(not stages or rcfg.curriculum_fire_prob_start is None,
+           "both curriculum.stages and ray.curriculum_fire_prob_start are set: keep one curriculum (the "
+           "ramp is two stages: {weapon_fire_prob: start, weapon_fire_prob_end: end, until_fraction: f}, {})")
+    _check(not stages or echelon, f"curriculum.stages drive the Echelon match; rollout.env is {env_name!r}")
+    points = [s.until_env_steps if s.until_env_steps is not None else s.until_fraction * lcfg.total_env_steps
+              for s in stages if s.has_schedule]
+    _check(all(a < b for a, b in zip(points, points[1:], strict=False)),
+           "curriculum schedule points must increase from stage to stage, got env steps "
+           f"[{', '.join(f'{p:g}' for p in points)}]")
+    # Ranges as EchelonVecEnv.set_curriculum takes them: within the batch's allocation.
+    for i, s in enumerate(stages):
+        if s.size_range is not None:
+            check_range(f"curriculum.stages[{i}].size_range", s.size_range, e.min_side, min(e.size_x, e.size_y),
+                        "m", e.min_side_reason)
+        if s.packs_range is not None:
+            check_range(f"curriculum.stages[{i}].packs_range", s.packs_range, 1, e.packs_per_team, "packs")
+    # A stage without a size range goes back to the env's own matches, which a range can say only
+    # for a square map (or an env.size_range).
+    if any(s.size_range is not None for s in stages) and e.size_range is None and e.size_x != e.size_y:
+        unset = [i for i, s in enumerate(stages) if s.size_range is None]
+        _check(not unset, f"curriculum stages {unset} set no size_range while others do, on a {e.size_x} x "
+                          f"{e.size_y} map, which no [lo, hi] range of square sides describes: give them a size_range")
 
 
 def _schema(cls: type) -> Any:
@@ -589,6 +733,10 @@ def apply_overrides(node: Any, overrides: Sequence[str]) -> Any:
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or type(exc).__name__
             raise ConfigError(f"override {item!r}: the value does not parse ({problem})") from None
+        except TypeError:
+            # OmegaConf cannot merge a dotted index (stages.0.x) into a list.
+            raise ConfigError(f"override {item!r}: a list is replaced whole, e.g. "
+                              "curriculum.stages='[{weapon_fire_prob: 0.5, until_fraction: 0.5}, {}]'") from None
     return node
 
 

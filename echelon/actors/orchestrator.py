@@ -11,7 +11,10 @@ One fragment's way through the loop:
 Roles: ``RolloutWorker`` x N sample fragments ``[T, R, ...]`` stamped with their weights version
 (their health is :class:`~echelon.actors.worker_set.WorkerSet`'s job); ``LearnerActor`` runs one
 PPO update per batch and publishes new weights once per version; ``MetricsActor`` writes the log.
-Fragments staler than ``ray.max_policy_lag`` versions are dropped and counted.
+Fragments staler than ``ray.max_policy_lag`` versions are dropped and counted. The match
+curriculum (:class:`~echelon.curriculum.Curriculum`) advances after each update and goes out to
+the workers with their next sample; evaluations of the new weights run on their own actor
+(:class:`~echelon.actors.evaluation.PeriodicEvaluator`) and reach the first record after they end.
 
 Delivery: the driver ``ray.wait``s on the fragments themselves, so a fragment counts as arrived
 once Ray has pulled it to the driver's node; one sampled on another node is copied into this
@@ -32,11 +35,12 @@ from typing import Any, Callable, Optional
 import ray
 from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 
+from echelon.actors.evaluation import PeriodicEvaluator
 from echelon.actors.graceful import GracefulStop
 from echelon.actors.incidents import Incidents
 from echelon.actors.league_link import LeagueLink
 from echelon.actors.metrics_link import MetricsLink
-from echelon.actors.schedule import FragmentPool, curriculum_fire_prob, resolve_num_workers, updates_left
+from echelon.actors.schedule import FragmentPool, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
 from echelon.actors.spawn import wait_ready
 from echelon.actors.worker_set import PROBE_BACKOFF_S, WorkerSet, fragment_timings
@@ -51,6 +55,7 @@ from echelon.checkpoint import (
     set_aside,
 )
 from echelon.config import TrainConfig, config_to_dict
+from echelon.curriculum import Curriculum
 from echelon.metrics import names as N
 from echelon.metrics.records import (
     abandoned_updates,
@@ -142,7 +147,10 @@ class Orchestrator:
         self.updates_submitted = self.counters.update
         self.learner_version = 0
         self.weights_ref: Any = None
-        self.curriculum: Optional[float] = None
+        # The match curriculum (None: none) continues at the checkpoint's stage; evaluations run
+        # beside the loop (echelon/actors/evaluation.py).
+        self.curriculum = Curriculum.from_config(cfg, state.curriculum if state else None, self.counters.env_steps)
+        self.evaluator = PeriodicEvaluator(cfg, self.run_dir)
         self.league: Optional[LeagueLink] = None  # arena training (league.path set)
         self.last_checkpoint: Optional[Path] = resume_from.path if resume_from else None
         self.last_checkpoint_update = self.counters.update if resume_from else -1
@@ -253,8 +261,8 @@ class Orchestrator:
             self.parked.add(i)
             return
         self.parked.discard(i)
-        self.curriculum = curriculum_fire_prob(self.cfg, self.counters.env_steps)
-        self.workers.sample(i, self.learner_version, self.weights_ref, self.curriculum)
+        push = self.curriculum.push() if self.curriculum is not None else None
+        self.workers.sample(i, self.learner_version, self.weights_ref, push)
 
     def _on_fragment(self, frag_ref: Any) -> None:
         """Take a fragment that reached this node: keep it on this node, pool it, re-arm its worker.
@@ -274,6 +282,8 @@ class Orchestrator:
         if header.version < 0:
             self._arm(i)  # a restarted (or rebuilt) instance without weights sampled nothing
             return
+        if self.curriculum is not None:  # matches played count for their stage, fresh or not
+            self.curriculum.observe(header.curriculum_tag, header.outcomes)
         fresh = self.pool.fresh(header.version, self.learner_version)
         owned = frag_ref if fresh and header.node == self.driver_node else None
         if fresh and owned is None:
@@ -325,6 +335,9 @@ class Orchestrator:
         c.agent_steps += int(stats["agent_steps"])
         c.dropped_fragments = self.pool.dropped
         c.worker_restarts = self.workers.restarts
+        if self.curriculum is not None:
+            self.curriculum.on_update(c.env_steps)  # before re-arming: parked workers get a new stage at once
+        self.evaluator.maybe_start(c.update, version, weights_ref)
         # Ask for the state before queueing the next update: actor calls run in order, so this
         # is the state right after update c.update.
         state_ref = self.learner.state_dict.remote() if c.update % self.cfg.learner.checkpoint_every == 0 else None
@@ -339,7 +352,7 @@ class Orchestrator:
         record = update_record(
             c, {**stats, **fragment_timings(batch)}, version=version, elapsed_s=time.time() - self.t_start,
             env_steps_at_start=self.steps_at_start, agent_steps_at_start=self.agent_steps_at_start,
-            wait_s=self._wait_s, num_workers=self.workers.num_alive, curriculum=self.curriculum,
+            wait_s=self._wait_s, num_workers=self.workers.num_alive, extra=self._record_extras(),
         )
         self._wait_s = 0.0
         if self.league is not None:  # match results, snapshots and rating periods, league/ metrics
@@ -355,6 +368,15 @@ class Orchestrator:
             self._save_checkpoint(*ray.get(state_ref))
         if self.on_update is not None:
             self.on_update(self, full)
+
+    def _record_extras(self) -> dict:
+        """The ``curriculum/`` keys and, when an evaluation finished, the ``eval/`` keys of this update's
+        record. The run's last update waits for the evaluation in flight (``eval.timeout_s``); a
+        signal does not."""
+        out = self.curriculum.record() if self.curriculum is not None else {}
+        final = self.counters.update >= self._update_budget() and not self.stop.requested
+        out.update(self.evaluator.collect(wait_s=self.cfg.eval.timeout_s if final else 0.0))
+        return out
 
     def _done(self) -> bool:
         return bool(self.halt or self.stop.requested) or self.counters.update >= self._update_budget()
@@ -430,7 +452,8 @@ class Orchestrator:
         state = TrainingState(
             learner=learner_state, counters=Counters(**asdict(c)), config=config_to_dict(self.cfg),
             run_id=self.run_id, trace_id=make_trace_id(self.run_id, c.update), learner_rng=learner_rng,
-            driver_rng=capture_rng_state(), curriculum=self.curriculum,
+            driver_rng=capture_rng_state(),
+            curriculum=self.curriculum.state_dict() if self.curriculum is not None else None,
         )
         self.last_checkpoint = save_checkpoint(self.run_dir, c.update, build_payload(state),
                                                keep=self.cfg.learner.keep_checkpoints)
@@ -441,6 +464,7 @@ class Orchestrator:
             self.metrics.close()  # a run that failed still flushes its log and finishes its W&B run
         # Actors are owned by this driver and die with it; killing them now frees the CPUs at
         # once for a following run in the same Ray session (tests, benchmarks).
+        self.evaluator.close()
         self.workers.kill_all()
         for handle in (self.learner, self.metrics.handle if self.metrics else None):
             if handle is not None:

@@ -20,8 +20,9 @@ import numpy as np
 import ray
 
 from echelon.config import TrainConfig
-from echelon.league.arena import match_results
-from echelon.metrics.episodes import EpisodeReporter
+from echelon.curriculum import match_result
+from echelon.league.arena import match_results as arena_matches
+from echelon.metrics.episodes import EpisodeReporter, episode_winner
 from echelon.metrics.receipts import RECEIPT_FRAMES
 
 
@@ -44,6 +45,11 @@ class FragmentHeader(NamedTuple):
     received_at: float = 0.0  # wall-clock time the driver took it (set by the driver's WorkerSet)
     # Arena training: (opponent id, opponent kind, score for blue) per match that ended in the fragment.
     matches: tuple = ()
+    # Blue's results (curriculum.WIN/DRAW/LOSS) of the matches that ended in the fragment, oldest
+    # first, and the curriculum tag (stage) the worker was last sent (-1: none); the driver's
+    # curriculum counts them toward that stage's win rate.
+    outcomes: tuple = ()
+    curriculum_tag: int = -1
 
 
 
@@ -58,6 +64,12 @@ def worker_seed(base_seed: int, worker_index: int, start_update: int, reconstruc
     if reconstructed:
         entropy.append(time.time_ns() % (2**32))
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def match_results(episodes: list) -> tuple:
+    """Blue's result (WIN/DRAW/LOSS of echelon.curriculum) of each episode that reports a winner."""
+    results = (match_result(episode_winner(ep)) for ep in episodes)
+    return tuple(r for r in results if r is not None)
 
 
 def build_collector(cfg: TrainConfig, num_envs: int, seed: int) -> Any:
@@ -108,6 +120,8 @@ class RolloutWorker:
         self.reporter = EpisodeReporter(cfg, self.seed)
         self.reporter.attach(self.collector)
         self.version = -1  # no weights yet
+        self._curriculum: dict = {}
+        self.curriculum_tag = -1
         # Names this process: a header from a new incarnation tells the driver that Ray restarted
         # the actor, even when the restart made none of the driver's calls fail.
         self.incarnation = uuid.uuid4().hex
@@ -123,13 +137,35 @@ class RolloutWorker:
         self.version = int(version)
         return self.version
 
-    def set_curriculum(self, heuristic_weapon_fire_prob: float) -> None:
-        """Set the scripted opponent's weapon fire probability (0..1) on every match."""
+    def set_curriculum(self, params: dict, tag: int = -1) -> dict:
+        """Apply a curriculum stage's ``params`` to every match (echelon/curriculum.py): forwarded to
+        ``env.set_curriculum(**params)`` when the env has it (ranges take effect at each match's next
+        reset, the fire probability from the next step). An env without it takes the fire
+        probability alone (``set_heuristic_weapon_fire_prob``); asking it for a size or packs range
+        raises. ``tag`` (the stage) is stamped on the fragments from now on. Returns :meth:`get_curriculum`.
+        """
         env = self.collector.env
-        setter = getattr(env, "set_heuristic_weapon_fire_prob", None)
-        if setter is None:
-            raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
-        setter(float(heuristic_weapon_fire_prob))
+        params = dict(params)
+        setter = getattr(env, "set_curriculum", None)
+        if setter is not None:
+            setter(**params)
+        else:
+            ranges = [k for k in ("size_range", "packs_range") if params.get(k) is not None]
+            if ranges:
+                raise TypeError(f"{type(env).__name__} has no set_curriculum to apply {' and '.join(ranges)} with")
+            fire = getattr(env, "set_heuristic_weapon_fire_prob", None)
+            if fire is None:
+                raise TypeError(f"{type(env).__name__} has no heuristic to apply a curriculum to")
+            if params.get("weapon_fire_prob") is not None:
+                fire(float(params["weapon_fire_prob"]))
+        self._curriculum, self.curriculum_tag = params, int(tag)
+        return self.get_curriculum()
+
+    def get_curriculum(self) -> dict:
+        """The curriculum parameters the env runs with: ``env.get_curriculum()`` when it has one,
+        else those last set here ({} before any)."""
+        getter = getattr(self.collector.env, "get_curriculum", None)
+        return dict(getter()) if getter is not None else dict(self._curriculum)
 
     def set_league(self, league: Any) -> int:
         """Arena training: the opponent set to draw from (a :class:`~echelon.league.arena.LeagueSet`;
@@ -177,7 +213,9 @@ class RolloutWorker:
             env_step_s=timings["env_step_s"],
             inference_s=timings["inference_s"],
             sent_at=time.time(),
-            matches=match_results(frag.episodes),
+            matches=arena_matches(frag.episodes),
+            outcomes=match_results(frag.episodes),
+            curriculum_tag=self.curriculum_tag,
         )
         return header, frag
 

@@ -1,4 +1,5 @@
-"""The driver's pure bookkeeping: the lag-bounded fragment pool, sizes, budgets and ramps.
+"""The driver's pure bookkeeping: the lag-bounded fragment pool, sizes and budgets (the curriculum
+is echelon/curriculum.py).
 
 No Ray here: every function is tested in-process.
 """
@@ -73,12 +74,6 @@ def resolve_num_workers(requested: int, cluster_cpus: float, cpus_per_worker: fl
     return max(1, int((cluster_cpus - 1) // per))
 
 
-def linear_ramp(progress: float, start: float, end: float, fraction: float) -> float:
-    """Value ramped linearly from ``start`` to ``end`` over the first ``fraction`` of progress."""
-    t = min(1.0, max(0.0, progress / fraction))
-    return start + (end - start) * t
-
-
 def steps_per_update(cfg: TrainConfig, fragments_per_update: int) -> int:
     """Env steps one update consumes: fragments x fragment_len x env copies per worker."""
     return fragments_per_update * cfg.rollout.fragment_len * cfg.rollout.num_envs
@@ -92,14 +87,3 @@ def updates_left(cfg: TrainConfig, fragments_per_update: int, env_steps_done: in
     """
     left = cfg.learner.total_env_steps - env_steps_done
     return max(0, math.ceil(left / steps_per_update(cfg, fragments_per_update)))
-
-
-def curriculum_fire_prob(cfg: TrainConfig, env_steps: int) -> Optional[float]:
-    """The heuristic's weapon fire probability for a run at ``env_steps``; None = no curriculum."""
-    rcfg = cfg.ray
-    if rcfg.curriculum_fire_prob_start is None or cfg.rollout.env != "echelon":
-        return None
-    progress = env_steps / cfg.learner.total_env_steps
-    return linear_ramp(
-        progress, rcfg.curriculum_fire_prob_start, cfg.env.heuristic_weapon_fire_prob, rcfg.curriculum_fraction
-    )

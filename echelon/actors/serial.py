@@ -10,6 +10,7 @@ started here can be resumed there and the other way round.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +32,7 @@ from echelon.checkpoint import (
     set_aside,
 )
 from echelon.config import TrainConfig, config_to_dict
+from echelon.curriculum import stages_of
 from echelon.env.adapters import make_vector_env
 from echelon.metrics import names as N
 from echelon.metrics.episodes import EpisodeReporter
@@ -49,6 +51,8 @@ from echelon.ppo.learner import Learner, measured_update
 from echelon.ppo.rollout import RolloutCollector
 
 __all__ = ["LOG_NAME", "train_serial"]
+
+log = logging.getLogger(__name__)
 
 
 def train_serial(
@@ -97,10 +101,18 @@ def train_serial(
                                      abandoned=abandoned, changed=changed))
     hub.log(records)
 
+    # The curriculum and evaluations are the Ray driver's: here the matches stay as env configures
+    # them, and a resumed run's curriculum state is handed on unchanged for the driver to continue.
+    if stages_of(cfg) or cfg.eval.every:
+        log.warning("the serial loop runs neither the curriculum nor evaluations (the Ray driver does); "
+                    "the matches stay as the env config sets them")
+    curriculum = resumed.state.curriculum if resumed is not None else None
+
     def checkpoint() -> Path:
         state = TrainingState(learner=learner.state_dict(), counters=Counters(**asdict(counters)),
                               config=config_to_dict(cfg), run_id=run_id,
-                              trace_id=make_trace_id(run_id, counters.update), learner_rng=capture_rng_state())
+                              trace_id=make_trace_id(run_id, counters.update), learner_rng=capture_rng_state(),
+                              curriculum=curriculum)
         return save_checkpoint(run_dir, counters.update, build_payload(state), keep=cfg.learner.keep_checkpoints)
 
     incidents = Incidents(cfg, run_dir, run_id, hub.log)

@@ -23,6 +23,7 @@ from ray.exceptions import ObjectLostError, RayActorError
 from ray.util.placement_group import remove_placement_group
 
 from echelon.actors.rollout_worker import FragmentHeader
+from echelon.curriculum import params_differ
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ PROBE_ATTEMPTS = 120  # about two minutes for a worker (and, on a cluster, a new
 class WorkerState:
     handle: Any
     version: int = -1  # weights version last sent
-    curriculum: Optional[float] = None  # fire prob last sent
+    curriculum: Optional[tuple[int, dict]] = None  # (tag, params) last sent; None = not yet / lost
     failures: int = 0  # consecutive failed probes
     alive: bool = True
     incarnation: Optional[str] = None  # the actor process last heard from (None: not yet / restarting)
@@ -90,15 +91,17 @@ class WorkerSet:
     def waiting_for_retry(self) -> bool:
         return bool(self.retry_at)
 
-    def sample(self, i: int, version: int, weights_ref: Any, fire_prob: Optional[float]) -> None:
-        """Send weights / curriculum if stale, then queue the next ``sample`` (actor calls run in order)."""
+    def sample(self, i: int, version: int, weights_ref: Any, curriculum: Optional[tuple[int, dict]] = None) -> None:
+        """Send weights / curriculum ``(tag, params)`` if stale, then queue the next ``sample``
+        (actor calls run in order, so that fragment is sampled with them)."""
         w = self.workers[i]
         if w.version != version:
             w.handle.set_weights.remote(version, weights_ref)
             w.version = version
-        if fire_prob is not None and (w.curriculum is None or abs(fire_prob - w.curriculum) >= 0.01):
-            w.handle.set_curriculum.remote(fire_prob)
-            w.curriculum = fire_prob
+        if curriculum is not None and (w.curriculum is None or w.curriculum[0] != curriculum[0]
+                                       or params_differ(w.curriculum[1], curriculum[1])):
+            w.handle.set_curriculum.remote(curriculum[1], curriculum[0])
+            w.curriculum = curriculum
         if self.league is not None and w.league != self.league[0]:
             w.handle.set_league.remote(self.league[1])
             w.league = self.league[0]
@@ -116,7 +119,9 @@ class WorkerSet:
             return None
         self._note_incarnation(i, header)
         if header.error is not None:
-            self.workers[i].version = -1  # it rebuilt its env and collector: weights go out again
+            # It rebuilt its env and collector: weights and curriculum go out again.
+            self.workers[i].version = -1
+            self.workers[i].curriculum = None
             self.workers[i].league = -1
         return i, header._replace(received_at=time.time())
 

@@ -81,7 +81,8 @@ def play_matches(
     """Play each match of ``match_ids`` once, all in one batched env; one result dict per match.
 
     Result: ``match`` id, ``side`` of the policy, ``result`` (``win | draw | loss`` for the
-    policy), the env's ``reason``, ``length`` (steps) and the policy team's combat totals.
+    policy), the env's ``reason``, ``length`` (steps), ``return`` (the policy team's mean episode
+    return) and the policy team's combat totals.
     """
     from echelon.env.vec_env import EchelonVecEnv
 
@@ -130,6 +131,7 @@ def _result(episode: dict[str, Any], side: str, match: int) -> dict[str, Any]:
         "result": result,
         "reason": outcome["reason"],
         "length": int(episode["length"]),
+        "return": float(episode["return"]),  # mean over the policy team's agents (the only rows)
         "damage_dealt": sum(a["damage_dealt"] for a in agents),
         "damage_taken": sum(a["damage_taken"] for a in agents),
         "kills": sum(a["kills"] for a in agents),
@@ -138,19 +140,27 @@ def _result(episode: dict[str, Any], side: str, match: int) -> dict[str, Any]:
     }
 
 
+def play_evaluation(policy: LoadedPolicy, opponent: Optional[LoadedPolicy], match_ids: Sequence[int], seed: int,
+                    greedy: bool, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """Play ``match_ids`` on ``policy``'s own env config with ``overrides`` (:func:`eval_env_config`'s
+    keyword arguments): even ids with the policy as blue, odd ones as red; one result per match,
+    blue's matches first."""
+    out = []
+    for side in TEAMS:
+        ids = [m for m in match_ids if TEAMS[m % 2] == side]
+        if ids:
+            cfg = eval_env_config(policy.cfg.env, side, opponent is not None, **overrides)
+            out += play_matches(policy, opponent, cfg, side, ids, seed, greedy)
+    return out
+
+
 def _play_share(checkpoint: str, opponent: Optional[str], match_ids: list[int], seed: int, greedy: bool,
                 overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """Load the policies and play ``match_ids`` (both sides); the unit of work of one process."""
     torch.set_num_threads(1)
     policy = load_policy(checkpoint)
     opp = load_policy(opponent) if opponent else None
-    out = []
-    for side in TEAMS:
-        ids = [m for m in match_ids if TEAMS[m % 2] == side]
-        if ids:
-            cfg = eval_env_config(policy.cfg.env, side, opp is not None, **overrides)
-            out += play_matches(policy, opp, cfg, side, ids, seed, greedy)
-    return out
+    return play_evaluation(policy, opp, match_ids, seed, greedy, overrides)
 
 
 def evaluate(
@@ -198,7 +208,8 @@ def evaluate(
 
 
 def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Wins/draws/losses with a Wilson 95% interval on the win rate, per side, end reasons, combat means."""
+    """Wins/draws/losses with a Wilson 95% interval on the win rate, per side, end reasons, means of
+    the length, return and combat totals (``mean_<key>``)."""
     n = len(results)
     count = {k: sum(r["result"] == k for r in results) for k in ("win", "draw", "loss")}
     low, high = wilson_interval(count["win"], n)
@@ -219,6 +230,6 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             out["by_side"][side] = {"matches": len(part), "wins": wins, "win_rate": wins / len(part)}
     for r in results:
         out["reasons"][r["reason"]] = out["reasons"].get(r["reason"], 0) + 1
-    for key in ("length", "damage_dealt", "damage_taken", "kills", "deaths", "enemy_deaths"):
+    for key in ("length", "return", "damage_dealt", "damage_taken", "kills", "deaths", "enemy_deaths"):
         out[f"mean_{key}"] = float(np.mean([r[key] for r in results])) if n else 0.0
     return out

@@ -67,6 +67,10 @@ def check_arena_config(cfg: TrainConfig) -> None:
     if cfg.env.blue != "policy":
         raise ValueError(f"league.path is set but env.blue is {cfg.env.blue!r}; the learner plays blue in "
                          "the arena: set env.blue=policy")
+    if cfg.curriculum.stages:
+        raise ValueError("league.path is set but so is curriculum.stages; in the arena the heuristic plays at its "
+                         "league entries' fire probabilities (league.fixed_fire_probs) on the configured map: "
+                         "set curriculum.stages=[]")
     if cfg.ray.curriculum_fire_prob_start is not None:
         raise ValueError("league.path is set but so is ray.curriculum_fire_prob_start; in the arena the heuristic "
                          "plays at its league entries' fire probabilities (league.fixed_fire_probs): set "

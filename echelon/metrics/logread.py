@@ -49,15 +49,16 @@ def parse_line(text: str) -> dict[str, Any]:
 
 
 def rename_legacy_keys(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with schema-1 key spellings renamed to schema 2 (:data:`names.RENAMED_IN_SCHEMA_2`).
+    """``record`` with older key spellings renamed to today's (:data:`names.RENAMED_KEYS`: schema 1's and
+    the later rename of ``train/curriculum_fire_prob``).
 
     A key already present under its new name wins (a record never holds both in practice).
     """
-    if not any(old in record for old in N.RENAMED_IN_SCHEMA_2):
+    if not any(old in record for old in N.RENAMED_KEYS):
         return record
     out: dict[str, Any] = {}
     for key, value in record.items():
-        new = N.RENAMED_IN_SCHEMA_2.get(key)
+        new = N.RENAMED_KEYS.get(key)
         if new is None:
             out[key] = value
         elif new not in record:

@@ -1,10 +1,10 @@
-"""Non-scalar metric values: histograms, images, tables; and the subsampling bound behind them.
+"""Non-scalar metric values: histograms, images, tables, videos; and the subsampling bound behind them.
 
-An update record may hold these under ``distributions/``, ``spatial/`` and ``episodes/`` keys.
-Each sink renders them its own way: the JSONL log writes :meth:`Media.to_json` (a histogram's
-counts and bin edges inline; an image's or table's file under ``RUN_DIR/media/`` by its path
-relative to the run dir), W&B gets ``wandb.Histogram`` / ``wandb.Image`` / ``wandb.Table``, the
-console skips them. None of them holds a non-finite number.
+An update record may hold these under ``distributions/``, ``spatial/``, ``episodes/`` and
+``eval/`` keys. Each sink renders them its own way: the JSONL log writes :meth:`Media.to_json` (a
+histogram's counts and bin edges inline; an image's, table's or video's file under
+``RUN_DIR/media/`` by its path relative to the run dir), W&B gets ``wandb.Histogram`` /
+``wandb.Image`` / ``wandb.Table`` / ``wandb.Video``, the console skips them. None of them holds a non-finite number.
 """
 
 from __future__ import annotations
@@ -75,6 +75,17 @@ class Image(Media):
 
 
 @dataclass(frozen=True)
+class Video(Media):
+    """An animated GIF under the run dir; ``path`` is relative to it (``media/<name>.gif``)."""
+
+    path: str
+    caption: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "video", "path": self.path, "caption": self.caption}
+
+
+@dataclass(frozen=True)
 class Table(Media):
     """Rows of one table; the JSONL record holds its file (``media/<name>.json``) and shape."""
 
@@ -103,6 +114,17 @@ def write_table(run_dir: str | Path, key: str, update: int, columns: Sequence[st
     tmp.write_text(json.dumps({"columns": list(columns), "data": [list(r) for r in rows], "caption": caption}))
     os.replace(tmp, path)
     return Table(tuple(columns), tuple(tuple(r) for r in rows), rel, caption)
+
+
+def write_media_bytes(run_dir: str | Path, key: str, update: int, suffix: str, data: bytes) -> str:
+    """Write ``data`` as the media file of ``key`` at ``update`` (atomically); its path relative to ``run_dir``."""
+    rel = f"{MEDIA_DIR}/{media_name(key, update, suffix)}"
+    path = Path(run_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return rel
 
 
 def subsample(values: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

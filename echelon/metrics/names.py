@@ -5,10 +5,12 @@ counters, losses, throughput), ``policy/`` (what the policy does on the update's
 ``returns/`` (finished episodes over a rolling window), ``rewards/`` (reward components),
 ``combat/``, ``zone/``, the strided ``coordination/``, ``perception/``, ``distributions/``
 (histograms), ``spatial/`` (heat maps) and ``episodes/`` (tables), ``perf/`` (where the time
-goes), ``system/`` (pipeline health) and ``league/`` (arena training). docs/observability.md
-says what each one measures and in which unit. Every record written to ``train_log.jsonl`` uses
-these keys, whichever loop (serial or Ray) wrote it; a test checks that no two constants share a
-value and that each one starts with its group's prefix. Families keyed per action dim or reward component are built by
+goes), ``system/`` (pipeline health), ``curriculum/`` (the match curriculum in force), ``eval/``
+(the periodic evaluation against the heuristic) and ``league/`` (arena training).
+docs/observability.md says what each one measures and in which unit. Every record written to
+``train_log.jsonl`` uses these keys, whichever loop (serial or Ray) wrote it; a test checks that no
+two constants share a value and that each one starts with its group's prefix. Families keyed per
+action dim or reward component are built by
 the ``*_key`` helpers at the bottom from their prefix constants.
 """
 
@@ -48,7 +50,6 @@ TRAIN_AUX_LOSS = "train/aux_loss"  # next-observation prediction MSE (model.aux_
 TRAIN_GRAD_NORM = "train/grad_norm"  # L2 norm before clipping, mean over minibatches
 TRAIN_SPS = "train/env_steps_per_s"  # env steps per wall-clock second, since (re)start
 TRAIN_AGENT_SPS = "train/agent_steps_per_s"
-TRAIN_CURRICULUM = "train/curriculum_fire_prob"  # heuristic weapon_fire_prob in force (0..1)
 TRAIN_EPOCHS = "train/epochs"  # epochs run (fewer than ppo.epochs after a KL early stop)
 TRAIN_MINIBATCH_STEPS = "train/minibatch_steps"
 TRAIN_KL_EARLY_STOP = "train/kl_early_stop"  # 1.0 when target_kl stopped the update
@@ -173,6 +174,39 @@ LEAGUE_WIN_RATE_CANDIDATE = "league/win_rate/candidate"
 LEAGUE_WIN_RATE_COMMANDER = "league/win_rate/commander"
 LEAGUE_WIN_RATE_SELF = "league/win_rate/self"
 
+# curriculum/ (Ray driver, when the run has a curriculum): what the workers' matches use after
+# this update (echelon/curriculum.py).
+CURRICULUM_STAGE = "curriculum/stage"  # index of the stage in force (int, 0-based)
+CURRICULUM_WEAPON_FIRE_PROB = "curriculum/weapon_fire_prob"  # heuristic's weapon fire probability (0..1)
+CURRICULUM_SIZE_MIN = "curriculum/size_min"  # map side range (m) matches are drawn from, when the stage sets one
+CURRICULUM_SIZE_MAX = "curriculum/size_max"
+CURRICULUM_PACKS_MIN = "curriculum/packs_min"  # packs per team range, when the stage sets one
+CURRICULUM_PACKS_MAX = "curriculum/packs_max"
+CURRICULUM_WIN_RATE = "curriculum/win_rate"  # blue's win rate over the stage's window (absent before a match)
+CURRICULUM_WINDOW_MATCHES = "curriculum/window_matches"  # matches of this stage in that window (int)
+CURRICULUM_HELD = "curriculum/held_updates"  # consecutive updates the win rate met the threshold (int)
+
+# eval/ (Ray driver, eval.every > 0): the last evaluation that finished, in the first update record
+# after it did: seeded matches against the heuristic at eval.fire_prob, sides alternated
+# (echelon/eval/periodic.py). Outcomes from the policy's side.
+EVAL_WIN_RATE = "eval/win_rate"
+EVAL_DRAW_RATE = "eval/draw_rate"
+EVAL_LOSS_RATE = "eval/loss_rate"
+EVAL_CI_LOW = "eval/ci_low"  # Wilson 95% interval of the win rate
+EVAL_CI_HIGH = "eval/ci_high"
+EVAL_RETURN_MEAN = "eval/return_mean"  # mean episode return of the policy's agents, return units
+EVAL_LENGTH_MEAN = "eval/length_mean"  # steps
+EVAL_KILLS = "eval/kills"  # enemy mechs killed per match
+EVAL_DEATHS = "eval/deaths"  # own mechs lost per match
+EVAL_MATCHES = "eval/matches"  # matches played (int)
+EVAL_END_ZONE_RATE = "eval/end_zone_rate"  # share of the matches that ended for each reason
+EVAL_END_ELIMINATION_RATE = "eval/end_elimination_rate"
+EVAL_END_TIME_RATE = "eval/end_time_rate"
+EVAL_UPDATE = "eval/update"  # the update whose weights were evaluated (int)
+EVAL_POLICY_VERSION = "eval/policy_version"  # their version (int)
+EVAL_WALL_S = "eval/wall_s"  # seconds the evaluation took in its task (GIF included)
+EVAL_MATCH_GIF = "eval/match"  # video: match 0 of the evaluation (every eval.gif_every evaluations)
+
 # Resume record fields.
 RESUME_FROM = "resume/checkpoint"  # path of the checkpoint resumed from
 RESUME_SKIPPED = "resume/skipped"  # unusable newer checkpoints skipped (list of paths)
@@ -194,7 +228,8 @@ WARNING_THRESHOLD = "warning/threshold"  # the threshold it crossed
 
 GROUPS = (
     "train/", "policy/", "returns/", "rewards/", "combat/", "zone/", "coordination/", "perception/",
-    "distributions/", "spatial/", "episodes/", "perf/", "system/", "league/", "resume/", "error/", "warning/",
+    "distributions/", "spatial/", "episodes/", "perf/", "system/", "curriculum/", "eval/", "league/", "resume/",
+    "error/", "warning/",
 )
 # Families logged on a stride (metrics.*_every updates) rather than every update.
 STRIDED_GROUPS = ("coordination/", "perception/", "distributions/", "spatial/", "episodes/")
@@ -202,7 +237,7 @@ STRIDED_GROUPS = ("coordination/", "perception/", "distributions/", "spatial/", 
 # Keys every update record carries, whichever loop (serial or Ray) wrote it; a test checks both
 # modes' logs against this list. Optional on top: returns/* and the per-episode families (absent
 # until an episode finishes; rates only for envs that report outcomes), the strided families,
-# train/curriculum_fire_prob (Ray runs with ray.curriculum_fire_prob_start set) and
+# curriculum/ (Ray runs with a curriculum), eval/ (when an evaluation finished) and
 # policy/explained_variance (absent when undefined: a constant return target has no variance).
 REQUIRED_UPDATE_KEYS = (
     KIND,
@@ -268,6 +303,14 @@ RENAMED_IN_SCHEMA_2 = {
     "episode/end_elimination_rate": RETURNS_END_ELIMINATION_RATE,
     "episode/end_time_rate": RETURNS_END_TIME_RATE,
 }
+
+
+# Renamed after schema 2 without a version change (an optional key only); readers rename it too.
+RENAMED_AFTER_SCHEMA_2 = {
+    "train/curriculum_fire_prob": CURRICULUM_WEAPON_FIRE_PROB,
+}
+# Every older spelling a reader renames (echelon.metrics.logread).
+RENAMED_KEYS = {**RENAMED_IN_SCHEMA_2, **RENAMED_AFTER_SCHEMA_2}
 
 
 def trigger_rate_key(action_name: str) -> str:

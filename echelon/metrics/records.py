@@ -178,12 +178,13 @@ def update_record(
     agent_steps_at_start: int,
     wait_s: float,
     num_workers: int,
-    curriculum: Optional[float] = None,
+    extra: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
     """One update: counters after it, the learner's stats and the pipeline's throughput.
 
     ``elapsed_s``: seconds since this process started training; the rates count the steps of
-    this process only (``*_at_start`` are the counters it resumed from).
+    this process only (``*_at_start`` are the counters it resumed from). ``extra``: more keys
+    (the driver's ``curriculum/`` and ``eval/`` families).
     """
     elapsed = max(elapsed_s, 1e-9)
     record = {
@@ -202,8 +203,7 @@ def update_record(
         N.SYSTEM_NUM_WORKERS: num_workers,
         N.PERF_ELAPSED_S: elapsed_s,
     }
-    if curriculum is not None:
-        record[N.TRAIN_CURRICULUM] = curriculum
+    record.update(extra or {})
     ev = record.get(N.POLICY_EXPLAINED_VAR)
     if ev is not None and not math.isfinite(ev):
         # Undefined (constant return target), not a failure: absent rather than a non-finite

@@ -175,10 +175,24 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_EPISODE: dict(COMMON_KEYS),
 }
 
+# The curriculum and evaluation families of update records (present when the run has them).
+_CURRICULUM_INTS = (N.CURRICULUM_STAGE, N.CURRICULUM_WINDOW_MATCHES, N.CURRICULUM_HELD, N.CURRICULUM_SIZE_MIN,
+                    N.CURRICULUM_SIZE_MAX, N.CURRICULUM_PACKS_MIN, N.CURRICULUM_PACKS_MAX)
+_EVAL_INTS = (N.EVAL_MATCHES, N.EVAL_UPDATE, N.EVAL_POLICY_VERSION)
+CURRICULUM_EVAL_KEYS: dict[str, tuple[str, ...]] = {
+    **{k: (INT,) for k in _CURRICULUM_INTS + _EVAL_INTS},
+    **{k: (NUMBER,) for k in (N.CURRICULUM_WEAPON_FIRE_PROB, N.CURRICULUM_WIN_RATE, N.EVAL_WIN_RATE, N.EVAL_DRAW_RATE,
+                              N.EVAL_LOSS_RATE, N.EVAL_CI_LOW, N.EVAL_CI_HIGH, N.EVAL_RETURN_MEAN, N.EVAL_LENGTH_MEAN,
+                              N.EVAL_KILLS, N.EVAL_DEATHS, N.EVAL_END_ZONE_RATE, N.EVAL_END_ELIMINATION_RATE,
+                              N.EVAL_END_TIME_RATE, N.EVAL_WALL_S)},
+    N.EVAL_MATCH_GIF: (DICT,),  # the video's JSON form: {"_type": "video", "path": "media/...gif", "caption"}
+}
+
 # Keys that may be absent but, when present, must have these types.
 OPTIONAL: dict[str, dict[str, tuple[str, ...]]] = {
     N.KIND_META: {},
-    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,), **LEAGUE_KEYS},
+    N.KIND_UPDATE: {TRAIN_OPTIMIZER_STEPS: (INT,), N.POLICY_EXPLAINED_VAR: (NUMBER,), **LEAGUE_KEYS,
+                    **CURRICULUM_EVAL_KEYS},
     N.KIND_RESUME: {N.RESUME_CHANGED: (DICT,)},
     N.KIND_ERROR: {},
     N.KIND_WARNING: {N.TRAIN_ENV_STEPS: (INT,)},

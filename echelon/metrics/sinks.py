@@ -17,7 +17,7 @@ from typing import Any, Optional, TextIO
 
 from echelon.metrics import names as N
 from echelon.metrics import schema
-from echelon.metrics.media import Histogram, Image, Media, Table
+from echelon.metrics.media import Histogram, Image, Media, Table, Video
 
 log = logging.getLogger("echelon.metrics")
 
@@ -132,7 +132,8 @@ class WandbSink(Sink):
     The API key is read by ``wandb`` from the environment (``WANDB_API_KEY``) only; nothing
     here takes or stores it. The run id is kept in ``RUN_DIR/wandb_run_id`` so a resumed
     training run continues the same W&B run. Scalars go as numbers, :class:`Histogram` as
-    ``wandb.Histogram``, :class:`Image` as ``wandb.Image``, :class:`Table` as ``wandb.Table``.
+    ``wandb.Histogram``, :class:`Image` as ``wandb.Image``, :class:`Table` as ``wandb.Table``,
+    :class:`Video` (a GIF file) as ``wandb.Video``.
     A failure of ``wandb.init`` or of a later call (no network, a refused key, a full disk) is
     logged once as a warning on the ``echelon`` logger and turns the sink off (``errors`` counts
     the failed calls); the JSONL log is unaffected.
@@ -206,6 +207,8 @@ class WandbSink(Sink):
             return wandb.Image(str(self.run_dir / value.path), caption=value.caption or None)
         if isinstance(value, Table):
             return wandb.Table(columns=list(value.columns), data=[list(r) for r in value.rows])
+        if isinstance(value, Video):
+            return wandb.Video(str(self.run_dir / value.path), caption=value.caption or None, format="gif")
         return value
 
     def write(self, record: dict[str, Any]) -> None:

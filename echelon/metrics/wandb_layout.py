@@ -39,6 +39,11 @@ ROWS: tuple[tuple[str, list[Panel]], ...] = (
         _line("Throughput (env steps/s)", N.TRAIN_SPS),
         _line("Episode length (steps)", N.RETURNS_LENGTH_MEAN),
         _line("Reward mix per agent per match", *(N.reward_key(p) for p in REWARD_PARTS)),
+        _line("Evaluation vs the full-strength heuristic (win rate, 95% CI)", N.EVAL_WIN_RATE, N.EVAL_CI_LOW,
+              N.EVAL_CI_HIGH, N.EVAL_DRAW_RATE),
+        _line("Evaluation end reasons", N.EVAL_END_ZONE_RATE, N.EVAL_END_ELIMINATION_RATE, N.EVAL_END_TIME_RATE),
+        _line("Curriculum: stage and heuristic fire probability", N.CURRICULUM_STAGE, N.CURRICULUM_WEAPON_FIRE_PROB),
+        _media("Evaluation match", N.EVAL_MATCH_GIF),
     ]),
     ("Policy health", [
         _line("Entropy", N.TRAIN_ENTROPY),

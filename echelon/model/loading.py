@@ -46,8 +46,6 @@ def load_policy(checkpoint_path: str | Path, device: str | torch.device = "cpu")
     and action spaces) and loaded strictly, so weights that do not fit raise here rather than
     act wrongly. Raises :class:`PolicyLoadError` with the reason.
     """
-    from echelon.env.adapters import make_vector_env  # env code is only needed to load, not to import
-
     path = Path(checkpoint_path)
     try:
         saved = load_training_state(path)
@@ -57,22 +55,6 @@ def load_policy(checkpoint_path: str | Path, device: str | torch.device = "cpu")
         cfg = config_from_dict(saved.config)
     except ConfigError as exc:
         raise PolicyLoadError(f"checkpoint {str(path)!r}: its config does not load with this code: {exc}") from None
-    state = saved.learner
-    env = make_vector_env(cfg, 1, cfg.seed)
-    try:
-        obs_space, action_space = env.single_observation_space, env.single_action_space
-    finally:
-        env.close()
-    policy = build_policy(cfg, obs_space, action_space)
-    try:
-        policy.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise PolicyLoadError(
-            f"checkpoint {str(path)!r} does not match the policy this code builds for its config "
-            f"(env {cfg.rollout.env!r}, obs dim {obs_space.shape[0]}): {' '.join(first[:3])}"
-        ) from None
-    policy = policy.to(device).eval()
     info = {
         "path": str(path),
         "run_id": saved.run_id,
@@ -80,7 +62,32 @@ def load_policy(checkpoint_path: str | Path, device: str | torch.device = "cpu")
         "update": saved.counters.update,
         "env_steps": saved.counters.env_steps,
     }
-    return LoadedPolicy(cfg, policy, policy.obs_norm if policy.norm_obs else None, info)
+    return policy_from_weights(cfg, saved.learner["model"], info, device, where=f"checkpoint {str(path)!r}")
+
+
+def policy_from_weights(cfg: TrainConfig, weights: dict, info: Optional[dict] = None,
+                        device: str | torch.device = "cpu", where: str = "the weights") -> LoadedPolicy:
+    """A policy for acting from ``cfg`` and a policy ``state_dict`` (``Learner.get_weights()[1]``,
+    or a checkpoint's ``learner["model"]``), loaded strictly; :class:`PolicyLoadError` when they do
+    not fit. The training driver evaluates its current weights this way, without a checkpoint file."""
+    from echelon.env.adapters import make_vector_env
+
+    env = make_vector_env(cfg, 1, cfg.seed)
+    try:
+        obs_space, action_space = env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
+    policy = build_policy(cfg, obs_space, action_space)
+    try:
+        policy.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise PolicyLoadError(
+            f"{where} does not match the policy this code builds for its config "
+            f"(env {cfg.rollout.env!r}, obs dim {obs_space.shape[0]}): {' '.join(first[:3])}"
+        ) from None
+    policy = policy.to(device).eval()
+    return LoadedPolicy(cfg, policy, policy.obs_norm if policy.norm_obs else None, dict(info or {}))
 
 
 def check_policy_fits(policy: ActorCritic, obs_space: Any, action_space: Any, who: str = "policy") -> None:

@@ -205,6 +205,42 @@ def _dump(
             trained_on = loaded.cfg.rollout.env
             raise PolicyLoadError(f"{who} {loaded.info['path']!r} was trained on {trained_on!r}, not Echelon")
     env_cfg = _env_config(blue, config, red is not None)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "rollout.jsonl", "w", encoding="utf-8") as fh:
+        player, frames = _play(blue, red, env_cfg, seed, steps, greedy, fh)
+    _save_gif(frames, out / "rollout.gif", fps)
+    meta = _meta(checkpoint, blue, red, opponent, config, env_cfg, seed, greedy, fps, player, len(frames), command)
+    (out / "meta.json").write_text(json.dumps(schema.encode_nonfinite(meta), indent=1, default=str) + "\n")
+    return GifResult(out / "rollout.gif", out / "rollout.jsonl", out / "meta.json", len(frames), player.t,
+                     player.outcome)
+
+
+def match_gif(blue: LoadedPolicy, env_cfg: EnvConfig, path: str | Path, seed: int = 0, greedy: bool = False,
+              fps: float = 8.0, red: Optional[LoadedPolicy] = None) -> tuple[int, int, Optional[dict[str, Any]]]:
+    """Play one match of ``env_cfg`` with ``blue`` (and ``red``, or the env's heuristic) to its end and
+    write only the GIF to ``path`` (atomically); returns ``(frames, steps, outcome)``.
+
+    The match is the one-match env reset with ``seed``: match 0 of an evaluation with that seed
+    (``EchelonVecEnv`` seeds slot 0 from ``(seed, 0)``), so with greedy play it is that match.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see dump_policy_gif
+    try:
+        cfg = dataclasses.replace(env_cfg, blue="policy", red="policy" if red is not None else HEURISTIC)
+        player, frames = _play(blue, red, cfg, seed, None, greedy, None)
+    finally:
+        torch.set_num_threads(threads)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.gif")
+    _save_gif(frames, tmp, fps)
+    tmp.replace(path)
+    return len(frames), player.t, player.outcome
+
+
+def _play(blue: LoadedPolicy, red: Optional[LoadedPolicy], env_cfg: EnvConfig, seed: int, steps: Optional[int],
+          greedy: bool, jsonl: Any) -> tuple["_Player", list[Image.Image]]:
+    """Play the match (``steps`` at most), a captioned frame per step; step records go to ``jsonl`` when given."""
     scale = max(2, _TARGET_PX // max(env_cfg.size_x, env_cfg.size_y))
     env = EchelonParallelEnv(env_cfg, render_mode="rgb_array", render_scale=scale)
     agents = env.possible_agents
@@ -214,9 +250,6 @@ def _dump(
     for side, who in zip(sides, ("checkpoint", "opponent"), strict=False):
         check_policy_fits(side.loaded.policy, env.observation_space(agents[0]), env.action_space(agents[0]), who)
         side.reset()
-
-    out = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint, seed)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     obs_dict, _ = env.reset(seed=seed)
     obs = np.zeros((len(agents), env.observation_space(agents[0]).shape[0]), np.float32)
@@ -224,17 +257,18 @@ def _dump(
     player.update_obs(obs_dict)
     frames = [player.frame()]
     limit = env_cfg.max_steps if steps is None else min(int(steps), env_cfg.max_steps)
-    with open(out / "rollout.jsonl", "w", encoding="utf-8") as fh:
-        while player.t < limit and env.agents:
-            fh.write(schema.dumps(player.step()) + "\n")
-            frames.append(player.frame())
-    duration_ms = int(round(1000.0 / fps))
-    frames[0].save(out / "rollout.gif", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
-    meta = _meta(checkpoint, blue, red, opponent, config, env_cfg, seed, greedy, fps, player, len(frames), command)
-    (out / "meta.json").write_text(json.dumps(schema.encode_nonfinite(meta), indent=1, default=str) + "\n")
+    while player.t < limit and env.agents:
+        record = player.step()
+        if jsonl is not None:
+            jsonl.write(schema.dumps(record) + "\n")
+        frames.append(player.frame())
     env.close()
-    return GifResult(out / "rollout.gif", out / "rollout.jsonl", out / "meta.json", len(frames), player.t,
-                     player.outcome)
+    return player, frames
+
+
+def _save_gif(frames: list[Image.Image], path: Path, fps: float) -> None:
+    duration_ms = int(round(1000.0 / fps))
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
 
 
 class _Player:

@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 # 6 s matches (24 decisions): a 32-step fragment ends a match in every copy, so snapshots have
 # results to rate. No curriculum: league heuristics play at their entries' fire probabilities.
 ARENA = ["ray.address=local", "env.episode_seconds=6.0", "ray.curriculum_fire_prob_start=null",
+         "curriculum.stages=[]",
          "league.sampling=uniform", "league.heuristic_fraction=0.2"]
 TIMING = ("learn_s", "learner_prepare_s", "learner_forward_s", "learner_backward_s", "update_s")
 

@@ -31,7 +31,7 @@ ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
 NAMESPACES = ("train/", "policy/", "returns/", "rewards/", "combat/", "zone/", "coordination/", "perception/",
-              "distributions/", "spatial/", "episodes/", "perf/", "system/")
+              "distributions/", "spatial/", "episodes/", "perf/", "system/", "curriculum/", "eval/")
 SPS_METRIC = "ray_echelon_train_env_steps_per_s"
 
 
@@ -116,6 +116,7 @@ def test_wandb_offline_run_holds_every_family(smoke_run):
     assert types[N.DIST_ADVANTAGES] == "histogram" and types[N.action_hist_key("forward")] == "histogram"
     assert types[N.SPATIAL_DEATHS] == types[N.SPATIAL_MOVEMENT] == "image-file"
     assert types[N.EPISODES_AGENT_BREAKDOWN] == "table-file"
+    assert types[N.EVAL_MATCH_GIF] == "video-file"  # the evaluation's GIF, as a W&B video
     # The image and the table travel with the run (files under the offline run's media/).
     images = [item[N.SPATIAL_DAMAGE + ".path"] for item in history if N.SPATIAL_DAMAGE + ".path" in item]
     assert images and list((run_dir / "wandb").glob("offline-run-*/files/" + images[0]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from echelon.actors.orchestrator import Orchestrator
-from echelon.checkpoint import CheckpointError, find_latest_checkpoint, list_checkpoints
+from echelon.checkpoint import CheckpointError, find_latest_checkpoint, list_checkpoints, load_training_state
 from echelon.config import load_config
 from echelon.metrics import names as N
 
@@ -68,9 +68,28 @@ def test_smoke_trains_end_to_end_through_the_cli(local_ray, tmp_path):
     assert last[N.TRAIN_EPISODES] > 0
     assert 0.0 <= last[N.RETURNS_WIN_RATE] <= 1.0  # outcomes vs the heuristic reached the log
     assert last[N.RETURNS_WIN_RATE] + last[N.RETURNS_DRAW_RATE] + last[N.RETURNS_LOSS_RATE] == pytest.approx(1.0)
-    # Curriculum ramp 0.2 -> 1.0 over the first half of the run.
-    ramp = [r[N.TRAIN_CURRICULUM] for r in ups]
-    assert ramp[0] < 0.5 and ramp[-1] == pytest.approx(1.0) and ramp == sorted(ramp)
+    # Curriculum (smoke.yaml): 0.2 -> 0.6 ramp over the first quarter, 0.6 until the win-rate
+    # condition or 3/4 of the run, then 1.0; what the workers get after each update.
+    stages = [r[N.CURRICULUM_STAGE] for r in ups]
+    ramp = [r[N.CURRICULUM_WEAPON_FIRE_PROB] for r in ups]
+    assert ramp[0] == pytest.approx(0.2 + 0.4 * 128 / 256) and stages[0] == 0
+    assert stages[1] == 1 and ramp[1] == 0.6  # 256 env steps: the schedule point
+    assert stages == sorted(stages) and stages[5:] == [2, 2, 2] and ramp[-1] == 1.0 and ramp == sorted(ramp)
+    assert all(r[N.CURRICULUM_WINDOW_MATCHES] <= 4 for r in ups)
+    sizes = [(r[N.CURRICULUM_SIZE_MIN], r[N.CURRICULUM_SIZE_MAX]) for r in ups]
+    assert sizes[0] == (32, 40) and sizes[1:] == [(40, 40)] * 7  # stage 0's range, then the full map again
+    # One evaluation (eval.every 5: the weights of update 5), logged once it finished, by update 8.
+    evals = [r for r in ups if N.EVAL_WIN_RATE in r]
+    assert len(evals) == 1 and evals[0][N.EVAL_UPDATE] == 5 and evals[0][N.TRAIN_UPDATE] >= 5
+    ev = evals[0]
+    assert ev[N.EVAL_MATCHES] == 4 and ev[N.EVAL_POLICY_VERSION] == 5
+    assert ev[N.EVAL_WIN_RATE] + ev[N.EVAL_DRAW_RATE] + ev[N.EVAL_LOSS_RATE] == pytest.approx(1.0)
+    assert ev[N.EVAL_CI_LOW] <= ev[N.EVAL_WIN_RATE] <= ev[N.EVAL_CI_HIGH]
+    assert ev[N.EVAL_END_ZONE_RATE] + ev[N.EVAL_END_ELIMINATION_RATE] + ev[N.EVAL_END_TIME_RATE] == pytest.approx(1.0)
+    gif = run_dir / ev[N.EVAL_MATCH_GIF]["path"]
+    assert ev[N.EVAL_MATCH_GIF]["_type"] == "video" and gif.parent == run_dir / "media"
+    assert gif.name == "eval_match_00000005.gif" and gif.read_bytes()[:6] == b"GIF89a"
+    print(f"evaluation of update 5: {ev[N.EVAL_WALL_S]:.1f} s in its actor, logged at update {ev[N.TRAIN_UPDATE]}")
     assert records[-1][N.KIND] == N.KIND_SUMMARY and records[-1]["stopped_by"] == "done"
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000004.pt", "ckpt_00000008.pt"]
     assert_valid_log(run_dir)
@@ -133,6 +152,16 @@ def test_stop_then_resume_reaches_the_same_final_update(resumed_run):
     assert all(b > a for a, b in zip(steps, steps[1:], strict=False)) and steps[-1] == 1024
     episodes = [r[N.TRAIN_EPISODES] for r in ups]
     assert episodes == sorted(episodes)  # the episode counter continues across the resume
+    # The curriculum continues at the checkpoint's stage, with its win-rate window.
+    saved = find_latest_checkpoint(run_dir).state  # ckpt 8; ckpt 3 is the one resumed from
+    ckpt3 = [r for r in ups if r[N.TRAIN_UPDATE] == 3][0]
+    first_resumed = [r for r in ups if r[N.TRAIN_UPDATE] == 4][0]
+    state3 = load_training_state(run_dir / "checkpoints" / "ckpt_00000003.pt").curriculum
+    assert state3["stage"] == ckpt3[N.CURRICULUM_STAGE] == 1 and state3["env_steps"] == 384
+    assert len(state3["results"]) == ckpt3[N.CURRICULUM_WINDOW_MATCHES]
+    if first_resumed[N.CURRICULUM_STAGE] == 1:  # still there: its window went on, not restarted
+        assert first_resumed[N.CURRICULUM_WINDOW_MATCHES] >= len(state3["results"])
+    assert saved.curriculum["stage"] == ups[-1][N.CURRICULUM_STAGE] == 2
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt_00000003.pt", "ckpt_00000004.pt", "ckpt_00000008.pt"]
 
 
@@ -189,6 +218,12 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     killed = {}
 
     def on_update(orch, record):
+        if killed and record[N.TRAIN_UPDATE] == 6:
+            # The new process got the curriculum stage in force too (it starts with none):
+            # get_curriculum runs after the calls queued before it, the last push included.
+            sent_tag, sent = orch.workers[0].curriculum
+            killed["worker_curriculum"] = ray.get(orch.workers[0].handle.get_curriculum.remote(), timeout=60)
+            killed["sent"] = (sent_tag, sent)
         if killed or record[N.TRAIN_UPDATE] != 2:
             return
         handle = orch.workers[0].handle
@@ -217,6 +252,11 @@ def test_restart_between_calls_is_counted_and_gets_weights_before_sampling(local
     # Every consumed fragment was sampled with weights the learner had published.
     assert all(0 <= r[N.SYSTEM_POLICY_LAG_MAX] <= cfg.ray.max_policy_lag for r in ups)
     assert ups[-1][N.SYSTEM_WORKER_RESTARTS] == 1 and ups[-1][N.SYSTEM_NUM_WORKERS] == 1
+    # What went out with the worker's last sample before update 6 ended: the stage of update 4, 5 or 6.
+    sent_tag, sent = killed["sent"]
+    assert killed["worker_curriculum"]["weapon_fire_prob"] == sent["weapon_fire_prob"]  # pushed to the new process
+    then = [r for r in ups[3:6] if r[N.CURRICULUM_STAGE] == sent_tag]
+    assert then and sent["weapon_fire_prob"] == pytest.approx(then[-1][N.CURRICULUM_WEAPON_FIRE_PROB], abs=0.01)
 
 
 def _assert_one_continuous_run(run_dir, final_update, final_steps):

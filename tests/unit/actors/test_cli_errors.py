@@ -47,7 +47,8 @@ def _case(name: str, tmp: Path) -> tuple[list[str], str]:
     if name == "bad_value_type":
         return ["--config", str(SMOKE), "--set", "ppo.lr=fast"], "(at ppo.lr)"
     if name == "unknown_env":
-        return ["--config", str(SMOKE), "--set", "rollout.env=gymnasium:NoSuchEnv-v9"], \
+        # cartpole.yaml: smoke.yaml's curriculum and evaluation are Echelon's and refuse another env.
+        return ["--config", str(SMOKE.with_name("cartpole.yaml")), "--set", "rollout.env=gymnasium:NoSuchEnv-v9"], \
             "rollout.env='gymnasium:NoSuchEnv-v9' cannot be built"
     if name == "unwritable_run_dir":
         return ["--config", str(SMOKE), "--run-dir", "/proc/echelon-run"], "run dir '/proc/echelon-run' is not writable"
@@ -73,15 +74,14 @@ def _league_case(name: str, tmp: Path) -> tuple[list[str], str]:
         return ["--serial", "--config", str(SMOKE), "--set", "league.path=l.json"], "needs the Ray trainer"
     if name == "league_curriculum":
         League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
-        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}"], \
-            "set ray.curriculum_fire_prob_start=null"
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}"], "set curriculum.stages=[]"
     if name == "league_missing":
         return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'none.json'}",
-                "--set", "ray.curriculum_fire_prob_start=null"], "no league file at"
+                "--set", "curriculum.stages=[]"], "no league file at"
     if name == "league_other_env":
         League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
         return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}", "--set", "env.size_x=50",
-                "--set", "ray.curriculum_fire_prob_start=null"], \
+                "--set", "curriculum.stages=[]"], \
             "env.size_x is 40 in the league but 50 in this run's config"
     raise AssertionError(name)
 
@@ -120,9 +120,9 @@ def test_the_script_itself_prints_one_line(tmp_path):
 
 
 def test_safe_and_unsafe_resume_changes():
-    old = config_to_dict(load_config(SMOKE))
+    old = config_to_dict(load_config(SMOKE, ["curriculum.stages=[]"]))  # smoke's stages fit a 40 m map only
     new = config_to_dict(load_config(SMOKE, ["ppo.lr=1e-4", "rollout.num_envs=2", "model.lstm_size=32",
-                                             "env.size_x=50"]))
+                                             "env.size_x=50", "curriculum.stages=[]"]))
     changes = config_changes(old, new)
     assert changes == {"env.size_x": [40, 50], "model.lstm_size": [64, 32], "ppo.lr": [3e-4, 1e-4],
                        "rollout.num_envs": [4, 2]}

@@ -1,4 +1,4 @@
-"""The driver's pure pieces: lag-bounded fragment pool, curriculum ramp, worker count, sizes."""
+"""The driver's pure pieces: lag-bounded fragment pool, worker count, sizes (the curriculum: test_curriculum.py)."""
 
 import math
 
@@ -7,8 +7,6 @@ import pytest
 from echelon.actors.learner_actor import learner_resources
 from echelon.actors.schedule import (
     FragmentPool,
-    curriculum_fire_prob,
-    linear_ramp,
     resolve_num_workers,
     steps_per_update,
     updates_left,
@@ -47,13 +45,6 @@ def test_pool_with_zero_lag_is_synchronous_ppo():
     assert pool.take(1, 5) == [(5, "fresh")]
 
 
-def test_linear_ramp():
-    assert linear_ramp(0.0, 0.1, 1.0, 0.5) == pytest.approx(0.1)
-    assert linear_ramp(0.25, 0.1, 1.0, 0.5) == pytest.approx(0.55)
-    assert linear_ramp(0.5, 0.1, 1.0, 0.5) == pytest.approx(1.0)
-    assert linear_ramp(0.9, 0.1, 1.0, 0.5) == pytest.approx(1.0)
-
-
 @pytest.mark.parametrize(
     "requested,cpus,per,expected",
     [(3, 2, 1.0, 3), (0, 2, 1.0, 1), (0, 1, 1.0, 1), (0, 8, 1.0, 7), (0, 8, 0.5, 14), (0, 16, 0, 15)],
@@ -70,15 +61,6 @@ def test_update_sizes():
     smaller = load_config(None, ["rollout.num_envs=2", "rollout.fragment_len=16", "learner.total_env_steps=1000"])
     assert updates_left(smaller, 2, 600) == math.ceil(400 / 64) == 7
     assert updates_left(cfg, 2, 1000) == 0 and updates_left(cfg, 2, 5000) == 0
-
-
-def test_curriculum_fire_prob_ramps_over_env_steps():
-    cfg = load_config(None, ["learner.total_env_steps=1000", "ray.curriculum_fire_prob_start=0.2",
-                             "ray.curriculum_fraction=0.5"])
-    assert curriculum_fire_prob(cfg, 0) == pytest.approx(0.2)
-    assert curriculum_fire_prob(cfg, 250) == pytest.approx(0.6)
-    assert curriculum_fire_prob(cfg, 900) == pytest.approx(1.0)
-    assert curriculum_fire_prob(load_config(None, []), 10) is None
 
 
 def test_learner_stats_renamed_to_log_keys():

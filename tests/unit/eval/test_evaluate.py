@@ -56,12 +56,13 @@ def test_a_checkpoint_opponent_and_greedy_play(tmp_path):
 
 def test_summarize_counts_from_the_policys_side():
     rows = [dict(match=i, side=("blue", "red")[i % 2], result=r, reason="zone", length=10, damage_dealt=1.0,
-                 damage_taken=2.0, kills=0, deaths=1, enemy_deaths=0)
+                 damage_taken=2.0, kills=0, deaths=1, enemy_deaths=0, **{"return": float(i)})
             for i, r in enumerate(["win", "loss", "win", "draw"])]
     out = summarize(rows)
     assert (out["wins"], out["draws"], out["losses"]) == (2, 1, 1) and out["win_rate"] == 0.5
     assert out["by_side"] == {"blue": {"matches": 2, "wins": 2, "win_rate": 1.0},
                               "red": {"matches": 2, "wins": 0, "win_rate": 0.0}}
+    assert out["mean_return"] == 1.5  # (0 + 1 + 2 + 3) / 4
     assert summarize([])["win_rate"] == 0.0
 
 

@@ -23,7 +23,8 @@ from league_helpers import SMOKE
 
 # 6 s matches: 24 decisions, so a 32-step fragment crosses a match start in every copy.
 ARENA = ["env.episode_seconds=6.0", "league.path=unused.json", "model.hidden_size=16", "model.lstm_size=16",
-         "ray.curriculum_fire_prob_start=null"]
+         "ray.curriculum_fire_prob_start=null",
+         "curriculum.stages=[]"]
 KINDS = {"heuristic@1.0": "fixed", "heuristic@0.5": "fixed", "a": "candidate", "b": "commander", SELF: SELF}
 
 
@@ -70,6 +71,8 @@ def test_arena_config_makes_red_policy_rows_and_refuses_other_envs():
         arena_config(_cfg("env.blue=heuristic", "env.red=policy"))
     with pytest.raises(ValueError, match="set ray.curriculum_fire_prob_start=null"):
         arena_config(_cfg("ray.curriculum_fire_prob_start=0.2"))
+    with pytest.raises(ValueError, match="set curriculum.stages=\\[\\]"):
+        arena_config(load_config(SMOKE, ARENA[:-1]))  # smoke.yaml's own stages
     with pytest.raises(ValueError, match="neither a fire probability nor weights"):
         LeagueSet(1, OpponentSampler(("a",), (1.0,), ("candidate",)))
 

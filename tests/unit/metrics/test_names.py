@@ -15,8 +15,8 @@ def test_each_constant_lives_under_its_group_prefix():
     prefix_of_group = {"TRAIN": "train/", "POLICY": "policy/", "RETURNS": "returns/", "REWARDS": "rewards/",
                        "COMBAT": "combat/", "ZONE": "zone/", "COORD": "coordination/", "PERCEPTION": "perception/",
                        "DIST": "distributions/", "SPATIAL": "spatial/", "EPISODES": "episodes/", "PERF": "perf/",
-                       "SYSTEM": "system/", "LEAGUE": "league/", "RESUME": "resume/", "ERROR": "error/",
-                       "WARNING": "warning/"}
+                       "SYSTEM": "system/", "CURRICULUM": "curriculum/", "EVAL": "eval/", "LEAGUE": "league/",
+                       "RESUME": "resume/", "ERROR": "error/", "WARNING": "warning/"}
     assert set(prefix_of_group.values()) == set(N.GROUPS)
     for const, key in N.all_names().items():
         group = const.split("_", 1)[0]
@@ -30,11 +30,12 @@ def test_record_kinds_are_distinct():
     assert N.KIND == "type"  # the serial loop's record-kind key
 
 
-def test_schema_1_spellings_map_to_current_names_one_to_one():
-    new = list(N.RENAMED_IN_SCHEMA_2.values())
+def test_older_spellings_map_to_current_names_one_to_one():
+    new = list(N.RENAMED_KEYS.values())
     assert len(set(new)) == len(new) and set(new) <= set(N.all_names().values())
     # Nothing writes an old spelling any more: none of them is a current name.
-    assert not set(N.RENAMED_IN_SCHEMA_2) & set(N.all_names().values())
+    assert not set(N.RENAMED_KEYS) & set(N.all_names().values())
+    assert N.RENAMED_KEYS["train/curriculum_fire_prob"] == N.CURRICULUM_WEAPON_FIRE_PROB
 
 
 def test_dynamic_keys_stay_in_their_family():
