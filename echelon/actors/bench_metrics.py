@@ -37,7 +37,9 @@ def order(pairs: int) -> list[str]:
 def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, updates: int = 20, warmup: int = 3,
                  num_cpus: Optional[int] = None) -> dict:
     """Alternate full and minimal training runs; JSON-ready result with the per-pair ratios."""
-    base = [*overrides, "metrics.wandb_mode=offline", "metrics.console=false", f"learner.total_env_steps={10**12}"]
+    # Evaluations are not a metric family: off in both arms, so they add no noise.
+    base = [*overrides, "metrics.wandb_mode=offline", "metrics.console=false", "eval.every=0",
+            f"learner.total_env_steps={10**12}"]
     cfgs = {lvl: load_config(config, [*base, f"metrics.level={lvl}"]) for lvl in LEVELS}
     runs: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
     cpu: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
