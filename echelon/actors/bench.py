@@ -112,12 +112,14 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
     lags: list[int] = []
 
     busy: list[float] = []
+    workers: list[int] = []  # workers alive (num_workers: 0 in a config means one per free CPU)
     cpu: list[float] = []  # this (driver) process's CPU seconds, Ray's threads in it included
     memory: dict[str, float] = {}
 
     def on_update(orch: Orchestrator, record: dict) -> None:
         marks.append((time.perf_counter(), record[N.TRAIN_ENV_STEPS], record[N.TRAIN_AGENT_STEPS]))
         busy.append(orch.sample_s_total)
+        workers.append(int(record[N.SYSTEM_NUM_WORKERS]))
         cpu.append(time.process_time())
         if record[N.TRAIN_UPDATE] in (warmup, warmup + updates):
             tree_cpu.append(tree_cpu_seconds())
@@ -142,7 +144,7 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         "dropped_fragments": res.counters["dropped_fragments"],
         "lag_max": max(lags),
         # Share of wall time the workers spent sampling (1.0 = never waiting for weights).
-        "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * cfg.ray.num_workers),
+        "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * max(1, workers[-1])),
         "driver_cpu_ms_per_fragment": driver_cpu_ms_per_fragment,
         # Every process's CPU (driver, Ray daemons, actors) per 1000 env steps after the warm-up:
         # the run's cost in CPU, which other processes' load on a shared machine barely moves.
