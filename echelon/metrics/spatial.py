@@ -10,6 +10,8 @@ maps, :func:`render_heatmap` writes one PNG.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -148,7 +150,10 @@ class _Figure:
             ax.draw_artist(text)
         self.suptitle.set_text(suptitle)
         self.fig.draw_artist(self.suptitle)
-        PILImage.fromarray(np.asarray(self.canvas.buffer_rgba())[..., :3]).save(path)
+        # Atomic, as every media file: a reader (W&B, a user) never sees half a PNG.
+        tmp = path.with_name(path.name + ".tmp")
+        PILImage.fromarray(np.asarray(self.canvas.buffer_rgba())[..., :3]).save(tmp, format="PNG")
+        os.replace(tmp, path)
 
 
 _FIGURES: dict[tuple, _Figure] = {}
