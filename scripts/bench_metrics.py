@@ -22,9 +22,11 @@ def main(argv):
     p.add_argument("--updates", type=int, default=20, help="timed updates per run (after warm-up)")
     p.add_argument("--warmup", type=int, default=3, help="untimed updates first")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray instance (default: all)")
+    p.add_argument("--learning", action="store_true",
+                   help="let the policy learn (default: frozen, so both arms play the same matches)")
     args = p.parse_args(argv)
     print(json.dumps(metrics_cost(args.config, args.overrides, args.pairs, args.updates, args.warmup,
-                                  args.num_cpus), indent=2))
+                                  args.num_cpus, frozen=not args.learning), indent=2))
     return 0
 
 

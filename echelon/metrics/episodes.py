@@ -113,16 +113,21 @@ class EpisodeReporter:
     """What a worker tells the metrics actor about each fragment (kept apart from the Ray shell).
 
     ``metrics.level: full``: compact episode records with match stats, agent rows and heat-map
-    inputs (the env is asked to track movement occupancy), plus one action sample of at most
-    ``metrics.action_sample_values`` values; ``minimal``: bare returns and outcomes, no sample.
+    inputs (the env is asked to track movement occupancy), plus an action sample of at most
+    ``metrics.action_sample_values`` values on every ``metrics.histogram_every``-th fragment
+    (the first one included): the action histograms are drawn that often, and a sample on every
+    fragment would cost a larger actor call per fragment for data the hub mostly drops;
+    ``minimal``: bare returns and outcomes, no sample.
     """
 
     def __init__(self, cfg: Any, seed: int) -> None:
         self.full = cfg.metrics.level == "full"
         self.budget = cfg.metrics.action_sample_values if self.full else 0
         self.rng = np.random.default_rng(seed)
+        self.sample_every = max(1, int(cfg.metrics.histogram_every))
         self.columns: list = []
         self.episodes_sent = 0
+        self.fragments = 0
 
     def attach(self, collector: Any) -> None:
         """Name the action columns of ``collector``'s env and switch on what the metrics need."""
@@ -136,5 +141,7 @@ class EpisodeReporter:
         """``(compact episode records, action sample or None)`` of one fragment."""
         episodes = [compact_episode(ep, full=self.full) for ep in frag.episodes]
         self.episodes_sent += len(episodes)
-        sample = sample_actions(frag.actions, frag.valid, self.columns, self.budget, self.rng) if self.budget else None
+        due = self.budget and self.fragments % self.sample_every == 0
+        self.fragments += 1
+        sample = sample_actions(frag.actions, frag.valid, self.columns, self.budget, self.rng) if due else None
         return episodes, sample

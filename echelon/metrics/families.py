@@ -138,13 +138,19 @@ def combat_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     ``kills`` / ``deaths``: per match. ``kill_participation``: :func:`kill_participation` averaged
     over the matches with a blue kill. ``survival_rate``: share of blue mechs alive at the end.
     """
-    eps = [ep for ep in _echelon(episodes) if _team_agents(ep, POLICY_TEAM)]
+    # One pass over each match's agent rows (this runs every update over the whole window).
+    eps, teams = [], []
+    for ep in _echelon(episodes):
+        agents = _team_agents(ep, POLICY_TEAM)
+        if agents:
+            eps.append(ep)
+            teams.append(agents)
     if not eps:
         return {}
     dealt = np.array([_stat(ep, "damage_blue") for ep in eps])
-    taken = np.array([sum(a["damage_taken"] for a in _team_agents(ep, POLICY_TEAM)) for ep in eps])
-    mechs = np.array([len(_team_agents(ep, POLICY_TEAM)) for ep in eps], dtype=np.float64)
-    alive = np.array([sum(bool(a["alive"]) for a in _team_agents(ep, POLICY_TEAM)) for ep in eps])
+    taken = np.array([sum(a["damage_taken"] for a in agents) for agents in teams])
+    mechs = np.array([len(agents) for agents in teams], dtype=np.float64)
+    alive = np.array([sum(bool(a["alive"]) for a in agents) for agents in teams])
     out = {
         N.COMBAT_DAMAGE_DEALT: float(np.mean(dealt / mechs)),
         N.COMBAT_DAMAGE_TAKEN: float(np.mean(taken / mechs)),

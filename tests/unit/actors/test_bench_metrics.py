@@ -31,3 +31,15 @@ def test_tree_cpu_counts_a_busy_child_process():
     finally:
         child.kill()
         child.wait()
+
+
+def test_geometric_mean_and_its_bootstrap_interval():
+    from echelon.actors.bench_metrics import geometric_mean_ci
+
+    assert geometric_mean_ci([2.0, 0.5])[0] == pytest.approx(1.0)
+    assert geometric_mean_ci([0.98] * 5) == pytest.approx((0.98, 0.98, 0.98))
+    mean, low, high = geometric_mean_ci([0.9, 1.0, 1.1, 0.95, 1.05, 1.02])
+    assert mean == pytest.approx((0.9 * 1.0 * 1.1 * 0.95 * 1.05 * 1.02) ** (1 / 6))
+    assert 0.9 <= low < mean < high <= 1.1
+    # Same input, same seed: the same interval (the benchmark's figures are reproducible).
+    assert geometric_mean_ci([0.9, 1.1, 1.0]) == geometric_mean_ci([0.9, 1.1, 1.0])

@@ -204,3 +204,19 @@ def test_minimal_level_logs_returns_only(tmp_path):
     hub.close()
     families = {k.split("/")[0] for k in rec if "/" in k}
     assert families == {"train", "returns"} and rec[N.RETURNS_WIN_RATE] == 1.0
+
+
+def test_window_families_follow_new_episodes_and_copies_are_independent(tmp_path):
+    hub = MetricsHub(tmp_path, window=10)
+    hub.add_episodes([_ep(1.0, 10, "blue")])
+    first = hub.window_stats()
+    first[N.RETURNS_MEAN] = -99.0  # a caller's edit must not leak into the next update's record
+    assert hub.window_stats()[N.RETURNS_MEAN] == pytest.approx(1.0)
+    hub.add_episodes([_ep(3.0, 30, "red")])
+    stats = hub.window_stats()
+    assert stats[N.RETURNS_MEAN] == pytest.approx(2.0)
+    assert stats[N.RETURNS_WIN_RATE] == pytest.approx(0.5)
+    assert stats[N.TRAIN_EPISODES] == 2
+    hub.set_episode_count(7)  # the counter is not part of the cached families
+    assert hub.window_stats()[N.TRAIN_EPISODES] == 7
+    hub.close()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from echelon.config import load_config
 from echelon.env.actions import build_action_space
 from echelon.metrics.actions import BINARY, BOX, DISCRETE, action_columns, column_histogram, sample_actions
 from echelon.metrics.media import Histogram, subsample
@@ -108,3 +109,28 @@ def test_action_sample_bound_valid_rows_only():
 def test_action_histogram_uses_unit_range_for_box(bins):
     h = column_histogram(BOX, 0, [-1.0, 0.0, 1.0], bins)
     assert h.edges[0] == -1.0 and h.edges[-1] == 1.0 and len(h.counts) == bins
+
+
+def test_reporter_sends_an_action_sample_every_histogram_stride():
+    from types import SimpleNamespace
+
+    from echelon.metrics.episodes import EpisodeReporter
+
+    cfg = load_config(None, ["metrics.histogram_every=3", "metrics.action_sample_values=64"])
+    reporter = EpisodeReporter(cfg, seed=0)
+    space = build_action_space()
+    reporter.columns = action_columns(space)
+    T, R = 4, 6
+    frag = SimpleNamespace(
+        episodes=[],
+        actions={k: np.zeros((T, R, *s.shape), np.float32 if isinstance(s, spaces.Box) else np.int64)
+                 for k, s in space.spaces.items()},
+        valid=np.ones((T, R), bool),
+    )
+    sent = [reporter.report(frag)[1] is not None for _ in range(7)]
+    assert sent == [True, False, False, True, False, False, True]
+    for sample in (reporter.report(frag)[1] for _ in range(3)):
+        assert sample is None or sum(len(c["values"]) for c in sample.values()) <= 64
+    minimal = EpisodeReporter(load_config(None, ["metrics.level=minimal"]), seed=0)
+    minimal.columns = reporter.columns
+    assert minimal.report(frag)[1] is None
