@@ -58,7 +58,7 @@ bench-metrics: $(STAMP)
 	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 10 --updates 30 \
 		--set metrics.coordination_every=10 --set metrics.histogram_every=5 \
 		--set metrics.spatial_every=50 --set metrics.table_every=25
-	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 5 --updates 12
+	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 10 --updates 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache
