@@ -51,14 +51,16 @@ learn-long: export OMP_NUM_THREADS=1
 learn-long: $(STAMP)
 	$(PY) scripts/bench_learning.py --tasks pendulum_memory --seeds 1 2 3 --jobs 2
 
-# Cost of the metric families: everything on (the default strides; smoke.yaml's own are set for
-# an 8-update test) vs metrics.level=minimal, short ABBA pairs with the policy frozen, on the
-# smoke and the local workloads (about 20 minutes; docs/benchmarks.md).
+# Cost of the metric families: everything on vs metrics.level=minimal, ABBA pairs with the policy
+# frozen, warm-up and timed window stretched to the largest stride; the smoke workload at the
+# default strides and at its own test strides, the local workload (about 25 minutes;
+# docs/benchmarks.md).
 bench-metrics: $(STAMP)
-	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 10 --updates 30 \
+	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 8 --updates 50 \
 		--set metrics.coordination_every=10 --set metrics.histogram_every=5 \
 		--set metrics.spatial_every=50 --set metrics.table_every=25
-	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 10 --updates 30
+	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 6 --updates 40
+	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 5 --updates 50
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -59,6 +59,21 @@ def order(pairs: int) -> list[str]:
 FROZEN = ("ppo.lr=1e-12", "ppo.lr_min=1e-12")
 
 
+STRIDES = ("coordination_every", "histogram_every", "spatial_every", "table_every")
+
+
+def cover_strides(mcfg: object, warmup: int, updates: int) -> tuple[int, int]:
+    """``(warm-up, timed updates)`` stretched so that the run logs every family in proportion.
+
+    The warm-up reaches the largest stride, so each family's one-time set-up (matplotlib's
+    import and cached figure, W&B's media types) has happened before the clock starts; the timed
+    updates are a whole number of that stride, so a heat map every 50 updates is in the timed
+    window as often as in a long run (a window of 30 updates would hold none).
+    """
+    top = max(int(getattr(mcfg, k)) for k in STRIDES)
+    return max(warmup, top), -(-max(updates, 1) // top) * top
+
+
 def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, updates: int = 20, warmup: int = 3,
                  num_cpus: Optional[int] = None, frozen: bool = True) -> dict:
     """Alternate full and minimal training runs; JSON-ready result with the per-pair ratios.
@@ -73,6 +88,7 @@ def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, upd
     base = [*overrides, "metrics.wandb_mode=offline", "metrics.console=false", "eval.every=0",
             f"learner.total_env_steps={10**12}", *(FROZEN if frozen else ())]
     cfgs = {lvl: load_config(config, [*base, f"metrics.level={lvl}"]) for lvl in LEVELS}
+    warmup, updates = cover_strides(cfgs["full"].metrics, warmup, updates)
     runs: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
     cpu: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
@@ -94,12 +110,12 @@ def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, upd
         "overrides": list(overrides),
         "workers": cfg.ray.num_workers,
         "envs_per_worker": cfg.rollout.num_envs,
-        "strides": {k: getattr(cfg.metrics, k) for k in
-                    ("coordination_every", "histogram_every", "spatial_every", "table_every")},
+        "strides": {k: getattr(cfg.metrics, k) for k in STRIDES},
         "cpus": num_cpus or os.cpu_count(),
         "machine": platform.machine(),
         "pairs": pairs,
         "frozen_policy": frozen,
+        "warmup_updates": warmup,
         "timed_updates": updates,
         "full_env_steps_per_s": [round(x, 1) for x in runs["full"]],
         "minimal_env_steps_per_s": [round(x, 1) for x in runs["minimal"]],

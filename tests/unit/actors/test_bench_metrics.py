@@ -43,3 +43,14 @@ def test_geometric_mean_and_its_bootstrap_interval():
     assert 0.9 <= low < mean < high <= 1.1
     # Same input, same seed: the same interval (the benchmark's figures are reproducible).
     assert geometric_mean_ci([0.9, 1.1, 1.0]) == geometric_mean_ci([0.9, 1.1, 1.0])
+
+
+def test_timed_window_covers_every_stride():
+    from echelon.actors.bench_metrics import cover_strides
+    from echelon.config import MetricsConfig
+
+    # Defaults 10 / 5 / 50 / 25: warm up to the first heat map, then whole periods of 50.
+    assert cover_strides(MetricsConfig(), 3, 30) == (50, 50)
+    assert cover_strides(MetricsConfig(), 60, 120) == (60, 150)
+    smoke = MetricsConfig(coordination_every=2, histogram_every=2, spatial_every=4, table_every=4)
+    assert cover_strides(smoke, 3, 30) == (4, 32)

@@ -45,7 +45,18 @@ def test_spatial_accumulator_deaths_damage_movement(tmp_path):
     out = render_heatmap(tmp_path / "m.png", list(acc.deaths), ["blue", "red"], "deaths", (40.0, 40.0), "deaths")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     acc.reset()
-    assert acc.matches == 0 and acc.deaths.sum() == 0
+    assert acc.matches == 0 and acc.deaths.sum() == 0 and acc.map_size is None
+
+
+def test_accumulator_axes_follow_the_largest_map_of_a_curriculum():
+    acc = SpatialAccumulator(bins=4)
+    # Each match is binned over its own map: the far corner of a 32 m and of a 40 m map share a cell.
+    acc.add({"map_size": [40, 40], "deaths": [[39.0, 39.0, "red"]]})
+    acc.add({"map_size": [32, 36], "deaths": [[31.0, 35.0, "red"]]})
+    assert acc.map_size == (40.0, 40.0) and acc.deaths[1, 3, 3] == 2
+    acc.reset()
+    acc.add({"map_size": [32, 36], "deaths": []})
+    assert acc.map_size == (32.0, 36.0)
 
 
 def test_histogram_values_and_edge_cases():
