@@ -10,18 +10,11 @@ Besides the hub's sinks it mirrors a few numbers to the Ray dashboard
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 from echelon.config import TrainConfig
 from echelon.metrics.hub import MetricsHub
-
-# Added to this process's nice value (and W&B's service, which it starts): on a small machine the
-# metrics actor shares the cores with the rollout workers and the learner, and its work (heat
-# maps, histograms, W&B) can wait a few milliseconds; under contention the kernel then runs the
-# training processes first, and an idle core still serves the metrics at full speed.
-METRICS_NICE = 5
 
 
 class MetricsActor:
@@ -30,10 +23,6 @@ class MetricsActor:
     def __init__(
         self, cfg: TrainConfig, run_dir: str, console: bool = False, dashboard: bool = True, run_id: str = ""
     ) -> None:
-        try:
-            os.nice(METRICS_NICE)
-        except (AttributeError, OSError):  # no nice on this platform, or not allowed: run as is
-            pass
         self.hub = MetricsHub.from_config(cfg, Path(run_dir), console=console, run_id=run_id)
         if dashboard:
             from echelon.metrics.dashboard import RayDashboardSink
