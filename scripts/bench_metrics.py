@@ -19,8 +19,9 @@ def main(argv):
     p.add_argument("--config", default="ray_configs/smoke.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--pairs", type=int, default=3, help="ABBA pairs of runs (full, minimal)")
-    p.add_argument("--updates", type=int, default=20, help="timed updates per run (after warm-up)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed updates first")
+    p.add_argument("--updates", type=int, default=20,
+                   help="timed updates per run after warm-up (rounded up to whole periods of the largest stride)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed updates first (at least the largest stride)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray instance (default: all)")
     p.add_argument("--learning", action="store_true",
                    help="let the policy learn (default: frozen, so both arms play the same matches)")

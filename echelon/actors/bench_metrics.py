@@ -5,9 +5,10 @@ family on (``metrics.level: full``, the config's own strides, W&B offline) again
 Both arms run the real :class:`~echelon.actors.orchestrator.Orchestrator` on one local Ray
 instance, in ABBA order over ``pairs`` pairs (full, minimal, minimal, full, ...), so slow drift
 of a shared machine's load hits both arms alike; throughput of a run is taken after its warm-up
-updates (see :func:`echelon.actors.bench._training`). The figure of merit is the median over
-pairs of ``full / minimal`` env-steps/s, measured in the same run, with the geometric mean over
-pairs and its 95% bootstrap interval (:func:`geometric_mean_ci`); beside it, the same ratio at
+updates (see :func:`echelon.actors.bench._training`; warm-up and timed window stretched by
+:func:`cover_strides`). The figure of merit is the geometric mean over pairs of ``full / minimal``
+env-steps/s, measured in the same run, with its 95% bootstrap interval
+(:func:`geometric_mean_ci`); beside it the median ratio, and the same ratio at
 equal CPU (``cpu_ratio``: minimal's over full's CPU seconds per env step of every process of the
 Ray session), which the load of other processes on a shared machine moves far less.
 """
