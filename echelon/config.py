@@ -12,7 +12,7 @@ import dataclasses
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -197,6 +197,11 @@ class ModelConfig:
     # A head on the core's output that predicts the next (normalised) observation; its loss,
     # weighted by ppo.aux_coef, shapes the LSTM state toward what the next step will show.
     aux_next_obs: bool = False
+    # Initial biases of action heads, by key of a Dict action space: the logits of a
+    # MultiBinary or Discrete part, the pre-tanh mean of a Box part (one value per output). A
+    # prior, not a constraint: e.g. Echelon's triggers start mostly pulled and the vent mostly
+    # off instead of coin flips (docs/learning.md, "The Echelon recipe"). Empty = zeros.
+    action_bias_init: Dict[str, List[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self.hidden_size > 0, f"model.hidden_size must be > 0, got {self.hidden_size}")

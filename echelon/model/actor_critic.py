@@ -129,6 +129,39 @@ def use_set_encoder(cfg: TrainConfig, obs_dim: int) -> bool:
     return obs_dim == FLAT_OBS_DIM and cfg.rollout.env == "echelon"
 
 
+def _init_action_biases(actor: ActionHead, biases: dict) -> None:
+    """Set the output biases of the Dict action parts named in ``biases`` (``model.action_bias_init``).
+
+    ``ValueError`` names the key and the expected length when they do not fit the action space.
+    """
+    if not biases:
+        return
+    if actor.kind != "Dict":
+        raise ValueError(
+            f"model.action_bias_init names action keys {sorted(biases)}, but the action space is a "
+            f"{actor.kind}, not a Dict: remove model.action_bias_init for this env"
+        )
+    for key, values in biases.items():
+        if key not in actor.heads:
+            raise ValueError(
+                f"model.action_bias_init: unknown action key {key!r}; the action space has {sorted(actor.heads)}"
+            )
+        head = actor.heads[key]
+        layer = head.mean if head.kind == "Box" else head.logits if head.kind in ("Discrete", "MultiBinary") else None
+        if layer is None:
+            raise ValueError(
+                f"model.action_bias_init[{key!r}]: a {head.kind} part has no single bias to set; "
+                "use it for Box, Discrete or MultiBinary parts"
+            )
+        n = layer.bias.shape[0]
+        if len(values) != n:
+            raise ValueError(
+                f"model.action_bias_init[{key!r}] has {len(values)} values; the {head.kind} part has {n} outputs"
+            )
+        with torch.no_grad():
+            layer.bias.copy_(torch.as_tensor(list(values), dtype=layer.bias.dtype))
+
+
 class ActorCritic(nn.Module):
     """Encoder → optional LSTM core → policy head and value head.
 
@@ -179,6 +212,7 @@ class ActorCritic(nn.Module):
             model.log_std_max,
             model.state_dependent_std,
         )
+        _init_action_biases(self.actor, model.action_bias_init)
         # Defined before the critic so that the critic's parameters stay the last ones: the
         # learner gives them their own optimiser group by position (see Learner.__init__).
         self.next_obs_head = _linear(core_out, self.obs_dim, 1.0) if model.aux_next_obs else None

@@ -189,3 +189,44 @@ def test_normalisers_are_buffers_in_state_dict():
     sd = _policy().state_dict()
     for key in ("obs_norm.mean", "obs_norm.var", "obs_norm.count", "value_norm.mean", "value_norm.var"):
         assert key in sd
+
+
+DICT_SPACE = spaces.Dict(
+    {
+        "move": spaces.Box(-1, 1, (2,), np.float32),
+        "trigger": spaces.MultiBinary(3),
+        "target": spaces.Discrete(4),
+    }
+)
+
+
+def test_action_bias_init_sets_the_starting_probabilities():
+    torch.manual_seed(0)
+    biases = {"trigger": [2.0, -3.0, 0.0], "target": [1.0, 0.0, 0.0, 0.0], "move": [0.5, -0.5]}
+    model = ModelConfig(hidden_size=16, lstm_size=8, action_bias_init=biases)
+    obs_space = spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    policy = ActorCritic(obs_space, DICT_SPACE, model)
+    heads = policy.actor.heads
+    # Head weights start at gain 0.01, so the bias alone sets the probabilities at the start.
+    x = torch.randn(64, 8)
+    p = torch.sigmoid(heads["trigger"].logits(x)).mean(0)
+    np.testing.assert_allclose(p.detach().numpy(), [0.881, 0.047, 0.5], atol=0.02)
+    probs = torch.softmax(heads["target"].logits(x), -1).mean(0).detach().numpy()
+    np.testing.assert_allclose(probs, np.exp([1, 0, 0, 0]) / np.exp([1, 0, 0, 0]).sum(), atol=0.02)
+    np.testing.assert_allclose(heads["move"].mean(x).mean(0).detach().numpy(), [0.5, -0.5], atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "biases, match",
+    [
+        ({"fire": [1.0]}, "unknown action key 'fire'.*'move', 'target', 'trigger'"),
+        ({"trigger": [1.0, 2.0]}, r"\['trigger'\] has 2 values; the MultiBinary part has 3 outputs"),
+    ],
+)
+def test_action_bias_init_refuses_what_does_not_fit(biases, match):
+    model = ModelConfig(hidden_size=16, lstm_size=8, action_bias_init=biases)
+    obs_space = spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    with pytest.raises(ValueError, match=match):
+        ActorCritic(obs_space, DICT_SPACE, model)
+    with pytest.raises(ValueError, match="not a Dict"):
+        ActorCritic(obs_space, BOX, model)
