@@ -116,7 +116,10 @@ def load_or_record(config: str, updates: int, overrides: Sequence[str] = (), cac
 
 
 def _descendants_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of every live descendant of ``pid`` (from ``/proc``)."""
+    """User + system CPU seconds of every live descendant of ``pid`` (from ``/proc``; 0.0 without
+    it). Like ``echelon.actors.bench.tree_cpu_seconds`` less ``pid`` itself, without importing Ray."""
+    if not os.path.isdir("/proc"):
+        return 0.0
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
