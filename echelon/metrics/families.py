@@ -87,7 +87,16 @@ def team_return_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     Each episode's ``team_returns`` holds the mean episode return of each learning team's agents;
     with only one learning team the per-team mean would repeat ``returns/mean``, so it is left out.
     """
-    both = [ep["team_returns"] for ep in episodes if len(ep.get("team_returns") or {}) == 2]
+    return _team_returns_of([_team_returns_row(ep) for ep in episodes])
+
+
+def _team_returns_row(ep: Episode) -> Optional[dict]:
+    team = ep.get("team_returns") or {}
+    return team if len(team) == 2 else None
+
+
+def _team_returns_of(rows: Sequence[Optional[dict]]) -> dict[str, float]:
+    both = [t for t in rows if t is not None]
     if not both:
         return {}
     return {
@@ -103,7 +112,11 @@ def reward_component_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     agents of that agent's sum of the component over the match (the env sums them). The total
     is the sum of the components' means, which equals the mean episode return of those episodes.
     """
-    eps = [ep["reward_components"] for ep in episodes if ep.get("reward_components")]
+    return _reward_components_of([ep.get("reward_components") for ep in episodes])
+
+
+def _reward_components_of(rows: Sequence[Optional[dict]]) -> dict[str, float]:
+    eps = [comp for comp in rows if comp]
     if not eps:
         return {}
     parts = sorted({k for comp in eps for k in comp})
@@ -122,8 +135,10 @@ def kill_participation(ep: Episode, team: str = POLICY_TEAM) -> Optional[float]:
     Assists are paid once per kill to each painter and damager of the victim, so one mech's
     share is at most 1 (it shot or helped on every kill).
     """
-    kills = _stat(ep, f"kills_{team}")
-    agents = _team_agents(ep, team)
+    return _participation(_team_agents(ep, team), _stat(ep, f"kills_{team}"))
+
+
+def _participation(agents: list[dict], kills: float) -> Optional[float]:
     if kills <= 0 or not agents:
         return None
     return float(np.mean([(a["kills"] + a["assists"]) / kills for a in agents]))
@@ -138,29 +153,40 @@ def combat_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     ``kills`` / ``deaths``: per match. ``kill_participation``: :func:`kill_participation` averaged
     over the matches with a blue kill. ``survival_rate``: share of blue mechs alive at the end.
     """
-    # One pass over each match's agent rows (this runs every update over the whole window).
-    eps, teams = [], []
-    for ep in _echelon(episodes):
-        agents = _team_agents(ep, POLICY_TEAM)
-        if agents:
-            eps.append(ep)
-            teams.append(agents)
+    return _combat_of([_combat_row(ep) for ep in episodes])
+
+
+def _combat_row(ep: Episode) -> Optional[tuple]:
+    """``(dealt, taken, mechs, alive, kills, deaths, participation or None)`` of blue in one match;
+    None when the match has no Echelon stats or no blue agent rows."""
+    if not ep.get("stats"):
+        return None
+    agents = _team_agents(ep, POLICY_TEAM)
+    if not agents:
+        return None
+    kills = _stat(ep, "kills_blue")
+    return (_stat(ep, "damage_blue"), sum(a["damage_taken"] for a in agents), len(agents),
+            sum(bool(a["alive"]) for a in agents), kills, _stat(ep, "deaths_blue"), _participation(agents, kills))
+
+
+def _combat_of(rows: Sequence[Optional[tuple]]) -> dict[str, float]:
+    eps = [r for r in rows if r is not None]
     if not eps:
         return {}
-    dealt = np.array([_stat(ep, "damage_blue") for ep in eps])
-    taken = np.array([sum(a["damage_taken"] for a in agents) for agents in teams])
-    mechs = np.array([len(agents) for agents in teams], dtype=np.float64)
-    alive = np.array([sum(bool(a["alive"]) for a in agents) for agents in teams])
+    dealt = np.array([r[0] for r in eps])
+    taken = np.array([r[1] for r in eps])
+    mechs = np.array([r[2] for r in eps], dtype=np.float64)
+    alive = np.array([r[3] for r in eps])
     out = {
         N.COMBAT_DAMAGE_DEALT: float(np.mean(dealt / mechs)),
         N.COMBAT_DAMAGE_TAKEN: float(np.mean(taken / mechs)),
-        N.COMBAT_KILLS: float(np.mean([_stat(ep, "kills_blue") for ep in eps])),
-        N.COMBAT_DEATHS: float(np.mean([_stat(ep, "deaths_blue") for ep in eps])),
+        N.COMBAT_KILLS: float(np.mean([r[4] for r in eps])),
+        N.COMBAT_DEATHS: float(np.mean([r[5] for r in eps])),
         N.COMBAT_SURVIVAL_RATE: float(np.mean(alive / mechs)),
     }
     if dealt.sum() + taken.sum() > 0:
         out[N.COMBAT_DAMAGE_RATIO] = float(dealt.sum() / (dealt.sum() + taken.sum()))
-    kp = [k for k in (kill_participation(ep) for ep in eps) if k is not None]
+    kp = [r[6] for r in eps if r[6] is not None]
     if kp:
         out[N.COMBAT_KILL_PARTICIPATION] = float(np.mean(kp))
     return out
@@ -173,13 +199,26 @@ def zone_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     contested steps / steps. ``first_entry_frac``: the step anyone first stood in the zone /
     steps, 1.0 when nobody did.
     """
-    eps = [ep for ep in _echelon(episodes) if ep.get("length", 0) > 0]
+    return _zone_of([_zone_row(ep) for ep in episodes])
+
+
+def _zone_row(ep: Episode) -> Optional[tuple[float, float, float, float]]:
+    """``(length, blue − red zone ticks, contested ticks, first entry step or -1)`` of one match;
+    None without Echelon stats or with a zero length."""
+    if not ep.get("stats") or not ep.get("length", 0) > 0:
+        return None
+    return (float(ep["length"]), _stat(ep, "zone_ticks_blue") - _stat(ep, "zone_ticks_red"),
+            _stat(ep, "contested_ticks"), _stat(ep, "first_zone_entry_step", -1.0))
+
+
+def _zone_of(rows: Sequence[Optional[tuple]]) -> dict[str, float]:
+    eps = [r for r in rows if r is not None]
     if not eps:
         return {}
-    length = np.array([float(ep["length"]) for ep in eps])
-    margin = np.array([_stat(ep, "zone_ticks_blue") - _stat(ep, "zone_ticks_red") for ep in eps]) / length
-    contested = np.array([_stat(ep, "contested_ticks") for ep in eps]) / length
-    first = np.array([_stat(ep, "first_zone_entry_step", -1.0) for ep in eps])
+    length = np.array([r[0] for r in eps])
+    margin = np.array([r[1] for r in eps]) / length
+    contested = np.array([r[2] for r in eps]) / length
+    first = np.array([r[3] for r in eps])
     first_frac = np.where(first >= 0, np.minimum(first / length, 1.0), 1.0)
     return {
         N.ZONE_CONTROL_MARGIN: float(margin.mean()),
@@ -238,13 +277,42 @@ def perception_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     return out
 
 
+class EpisodeRow:
+    """What the per-update families read of one match, extracted once when it arrives
+    (:func:`episode_row`); :func:`window_families_of_rows` aggregates a window of them. The hub
+    keeps one per episode of its window, so an update that ends a match re-reads only that
+    match instead of every agent row of the window."""
+
+    __slots__ = ("ret", "length", "winner", "reason", "team_returns", "reward_components", "combat", "zone")
+
+    def __init__(self, ep: Episode) -> None:
+        self.ret = ep["return"]
+        self.length = ep["length"]
+        self.winner = ep.get("winner")
+        self.reason = ep.get("reason")
+        self.team_returns = _team_returns_row(ep)
+        self.reward_components = ep.get("reward_components")
+        self.combat = _combat_row(ep)
+        self.zone = _zone_row(ep)
+
+
+def episode_row(ep: Episode) -> EpisodeRow:
+    """The :class:`EpisodeRow` of one compact episode record."""
+    return EpisodeRow(ep)
+
+
+def window_families_of_rows(rows: Sequence[EpisodeRow], *, full: bool = True) -> dict[str, float]:
+    """:func:`window_families` of the episodes these rows were made from (the same numbers)."""
+    out = returns_stats([r.ret for r in rows], [r.length for r in rows])
+    out.update(outcome_rates([r.winner for r in rows], [r.reason for r in rows]))
+    out.update(_team_returns_of([r.team_returns for r in rows]))
+    if full:
+        out.update(_reward_components_of([r.reward_components for r in rows]))
+        out.update(_combat_of([r.combat for r in rows]))
+        out.update(_zone_of([r.zone for r in rows]))
+    return out
+
+
 def window_families(episodes: Sequence[Episode], *, full: bool = True) -> dict[str, float]:
     """Every per-update family of a window: returns/ (and, when ``full``, rewards/, combat/, zone/)."""
-    out = returns_stats([ep["return"] for ep in episodes], [ep["length"] for ep in episodes])
-    out.update(outcome_rates([ep.get("winner") for ep in episodes], [ep.get("reason") for ep in episodes]))
-    out.update(team_return_stats(episodes))
-    if full:
-        out.update(reward_component_stats(episodes))
-        out.update(combat_stats(episodes))
-        out.update(zone_stats(episodes))
-    return out
+    return window_families_of_rows([episode_row(ep) for ep in episodes], full=full)

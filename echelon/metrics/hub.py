@@ -33,7 +33,7 @@ from echelon.metrics import names as N
 from echelon.metrics.alarms import AlarmMonitor, alarm_config, format_warning
 from echelon.metrics.actions import column_histogram
 from echelon.metrics.episodes import agent_table, compact_episode
-from echelon.metrics.families import coordination_stats, perception_stats, window_families
+from echelon.metrics.families import EpisodeRow, coordination_stats, perception_stats, window_families_of_rows
 from echelon.metrics.media import MEDIA_DIR, Histogram, Image, Media, media_name, write_table
 from echelon.metrics.schema import make_trace_id
 from echelon.metrics.sinks import ConsoleSink, JsonlSink, Sink, WandbSink
@@ -69,6 +69,8 @@ class MetricsHub:
         self._jsonl = JsonlSink(self.log_path)
         self._sinks: list[Sink] = [self._jsonl, *sinks]
         self._episodes: deque[dict] = deque(maxlen=window)
+        # What the per-update families read of each episode of the window, extracted on arrival.
+        self._rows: deque[EpisodeRow] = deque(maxlen=window)
         self._actions: deque[dict] = deque(maxlen=MAX_ACTION_SAMPLES)
         self._spatial = SpatialAccumulator()
         self._last_match: Optional[dict] = None  # newest episode with per-mech rows (the table)
@@ -105,6 +107,7 @@ class MetricsHub:
         for raw in episodes:
             ep = compact_episode(raw, full=self.full)
             self._episodes.append(ep)
+            self._rows.append(EpisodeRow(ep))
             self._window_cache = None
             if self.full:
                 self._spatial.add(ep)
@@ -129,7 +132,7 @@ class MetricsHub:
         # Unchanged until an episode arrives: on a small workload most updates end no match, and the
         # window's families are the largest fixed per-update cost of the metrics actor.
         if self._window_cache is None:
-            self._window_cache = window_families(list(self._episodes), full=self.full)
+            self._window_cache = window_families_of_rows(self._rows, full=self.full)
         stats = dict(self._window_cache)
         stats[N.TRAIN_EPISODES] = self.episode_count
         return stats

@@ -219,10 +219,19 @@ class WandbSink(Sink):
             return
         if record.get(N.KIND) != N.KIND_UPDATE:
             return
-        data = {
-            k: self._convert(v) for k, v in record.items()
-            if "/" in k and (isinstance(v, Media) or (isinstance(v, (int, float)) and not isinstance(v, bool)))
-        }
+        # Metric keys only (group/name): numbers as they are, media converted; bools and
+        # anything else stay out. Exact int and float first: they are nearly every value.
+        data: dict[str, Any] = {}
+        for k, v in record.items():
+            if "/" not in k:
+                continue
+            t = type(v)
+            if t is float or t is int:
+                data[k] = v
+            elif isinstance(v, Media):
+                data[k] = self._convert(v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                data[k] = v
         try:
             self._run.log(data, step=int(record.get(N.TRAIN_UPDATE, 0)))
         except Exception as exc:

@@ -7,6 +7,7 @@ import pytest
 from echelon.metrics import names as N
 from echelon.metrics.episodes import agent_table, compact_episode
 from echelon.metrics.families import (
+    EpisodeRow,
     combat_stats,
     coordination_stats,
     kill_participation,
@@ -16,6 +17,7 @@ from echelon.metrics.families import (
     reward_component_stats,
     team_return_stats,
     window_families,
+    window_families_of_rows,
     zone_stats,
 )
 
@@ -158,3 +160,45 @@ def test_compact_episode_keeps_what_the_families_read():
     laid = compact_episode({**raw, "size": 56, "packs_per_team": 1}, full=False)
     assert (laid["size"], laid["packs_per_team"]) == (56, 1)
     assert compact_episode({**raw, "size": 56, "packs_per_team": 1})["size"] == 56
+
+
+def _varied_match(i):
+    """Match ``i`` of a varied stream: kills or none, damage or none, self-play team returns on
+    every third, no agent rows on every fifth, a zero length on every seventh."""
+    agents = [] if i % 5 == 4 else [
+        _agent(0, "blue", i % 2 == 0, 10.0 * (i % 3), 3.0 + i, kills=i % 2, assists=i % 3),
+        _agent(1, "blue", True, 0.5 * i, 0.0 if i % 4 else 7.0, kills=0, assists=1),
+        _agent(2, "red", i % 3 == 0, 4.0, 2.0 * i, kills=1),
+    ]
+    stats = {"damage_blue": 10.0 * (i % 3) + 0.5 * i, "kills_blue": float(i % 2), "deaths_blue": float(i % 3),
+             "zone_ticks_blue": 1.5 * i, "zone_ticks_red": 40.0 - i, "contested_ticks": float(i % 6),
+             "first_zone_entry_step": -1.0 if i % 4 == 0 else 3.0 * i}
+    ep = _match(length=0 if i % 7 == 6 else 50 + 13 * i, stats=stats, agents=agents,
+                winner=("blue", "red", "draw", None)[i % 4], reason=("zone", "time", "elimination")[i % 3],
+                ret=0.37 * i - 2.0, parts={"damage": 0.1 * i, "kill": float(i % 2)} if i % 2 else {"zone": 0.3 * i})
+    if i % 3 == 0:
+        ep["team_returns"] = {"blue": 0.1 * i, "red": -0.2 * i}
+    return ep
+
+
+def test_window_families_of_rows_equal_the_episode_version_exactly():
+    eps = [_varied_match(i) for i in range(23)]
+    for lo, hi in ((0, 1), (0, 23), (4, 15), (22, 23)):
+        window = eps[lo:hi]
+        rows = [EpisodeRow(ep) for ep in window]
+        for full in (True, False):
+            assert window_families_of_rows(rows, full=full) == window_families(window, full=full)
+    assert window_families_of_rows([]) == {}
+
+
+def test_hub_window_rows_follow_the_rolling_window_exactly(tmp_path):
+    from echelon.metrics.hub import MetricsHub
+
+    hub = MetricsHub(tmp_path, window=6)
+    eps = [_varied_match(i) for i in range(17)]
+    for i, ep in enumerate(eps):
+        hub.add_episodes([ep])
+        stats = hub.window_stats()
+        assert stats.pop(N.TRAIN_EPISODES) == i + 1
+        assert stats == window_families(eps[max(0, i - 5): i + 1])  # the same floats, not just close
+    hub.close()

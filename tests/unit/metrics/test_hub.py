@@ -220,3 +220,32 @@ def test_window_families_follow_new_episodes_and_copies_are_independent(tmp_path
     hub.set_episode_count(7)  # the counter is not part of the cached families
     assert hub.window_stats()[N.TRAIN_EPISODES] == 7
     hub.close()
+
+
+def test_wandb_sink_sends_numbers_and_media_of_metric_keys_only(tmp_path):
+    import wandb
+
+    from echelon.metrics.media import Histogram
+    from echelon.metrics.sinks import WandbSink
+
+    class Run:
+        def __init__(self):
+            self.calls = []
+
+        def log(self, data, step):
+            self.calls.append((data, step))
+
+    sink = WandbSink.__new__(WandbSink)
+    sink.mode, sink.errors, sink._warned, sink._wandb, sink.run_dir = "offline", 0, False, wandb, tmp_path
+    sink._run = run = Run()
+    hist = Histogram.of([1.0, 2.0, 2.0], 4)
+    sink.write({N.KIND: N.KIND_UPDATE, N.TRAIN_UPDATE: 3, N.TRAIN_LOSS: 0.5, "train/f64": np.float64(1.5),
+                "train/f32": np.float32(0.25), "train/i64": np.int64(2), "train/flag": True, "train/text": "x",
+                "no_group": 1.0, N.TRACE_ID: "r:3", N.DIST_RETURNS: hist})
+    ((data, step),) = run.calls
+    assert step == 3
+    # NumPy float32 / int64 scalars are not Python numbers: left out, as bools, text and ungrouped keys.
+    assert set(data) == {N.TRAIN_UPDATE, N.TRAIN_LOSS, "train/f64", N.DIST_RETURNS}
+    assert data[N.TRAIN_LOSS] == 0.5 and type(data["train/f64"]) is np.float64
+    assert isinstance(data[N.DIST_RETURNS], wandb.Histogram)
+    assert list(data[N.DIST_RETURNS].histogram) == list(hist.counts)

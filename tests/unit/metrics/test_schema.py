@@ -73,3 +73,19 @@ def test_type_tags():
     assert S.matches(3, (S.NUMBER,)) and S.matches(3.5, (S.NUMBER,)) and not S.matches(True, (S.NUMBER,))
     assert not S.matches(3.0, (S.INT,)) and S.matches(None, (S.STR, S.NULL)) and not S.matches("3", (S.INT,))
     assert S.type_tag([1]) == S.LIST and S.type_tag({}) == S.DICT and S.type_tag(2.5) == "float"
+
+
+def test_dumps_fast_path_writes_what_the_encoding_path_writes():
+    from pathlib import Path
+
+    finite = {N.KIND: N.KIND_UPDATE, "a/b": 0.1, "i": 3, "f64": np.float64(2.5), "f32": np.float32(0.25),
+              "i64": np.int64(-4), "arr": np.array([1.0, 2.0]), "t": (1, [2.0, {"x": np.float32(1.5)}]),
+              "path": Path("/tmp/x"), "flag": True, "none": None, "s": "text", "h": {"counts": [1, 2]},
+              "scalar": np.array(0.5), "inf32": np.float32(np.inf), "nanarr": np.array([np.nan, 1.0])}
+    slow = json.dumps(S.encode_nonfinite(finite), default=S._jsonable, allow_nan=False)
+    assert S.dumps(finite) == slow
+    # A non-finite Python (or float64) number anywhere takes the encoding path: same text.
+    for bad in (math.nan, np.float64(-np.inf), [1.0, math.inf]):
+        rec = {**finite, "bad": {"deep": bad}}
+        assert S.dumps(rec) == json.dumps(S.encode_nonfinite(rec), default=S._jsonable, allow_nan=False)
+        assert "NaN" not in S.dumps(rec) and "Infinity" not in S.dumps(rec)

@@ -145,3 +145,27 @@ def test_reporter_sends_an_action_sample_every_histogram_stride():
     minimal = EpisodeReporter(load_config(None, ["metrics.level=minimal"]), seed=0)
     minimal.columns = reporter.columns
     assert minimal.report(frag)[1] is None
+
+
+def test_world_to_cell_matches_cell_by_cell_floor_and_clip():
+    """Against the definition, one point at a time: finite points floor-and-clip, any non-finite
+    coordinate (NaN, inf) gives -1 on both axes; per-match map sizes broadcast ``[E, 1]``."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(20.0, 30.0, size=(4, 10))
+    y = rng.normal(20.0, 30.0, size=(4, 10))
+    x[0, 1], y[1, 2], x[2, 3], y[3, 4] = np.nan, np.inf, -np.inf, np.nan
+    sx = np.array([[40.0], [32.0], [33.5], [40.0]])
+    sy = np.full((4, 1), 36.0)
+    ix, iy = world_to_cell(x, y, sx, sy, 16)
+    assert ix.dtype == iy.dtype == np.int64 and ix.shape == iy.shape == (4, 10)
+    for e in range(4):
+        for m in range(10):
+            px, py = x[e, m], y[e, m]
+            if not (np.isfinite(px) and np.isfinite(py)):
+                assert ix[e, m] == iy[e, m] == -1
+                continue
+            assert ix[e, m] == min(max(int(np.floor(px * 16 / sx[e, 0])), 0), 15)
+            assert iy[e, m] == min(max(int(np.floor(py * 16 / sy[e, 0])), 0), 15)
+    # Scalars stay 0-d.
+    cx, cy = world_to_cell(20.0, float("nan"), 40.0, 40.0, 16)
+    assert cx.shape == () and int(cx) == -1 and int(cy) == -1
