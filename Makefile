@@ -53,14 +53,14 @@ learn-long: $(STAMP)
 
 # Cost of the metric families: everything on vs metrics.level=minimal, ABBA pairs with the policy
 # frozen, warm-up and timed window stretched to the largest stride; the smoke workload at the
-# default strides and at its own test strides, the local workload (about 25 minutes;
-# docs/benchmarks.md).
+# default strides and at its own test strides, the heuristic-only local workload
+# (heuristic_only.yaml, what make train ran until 2026-12-03); about 25 minutes, docs/benchmarks.md.
 bench-metrics: $(STAMP)
 	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 8 --updates 50 \
 		--set metrics.coordination_every=10 --set metrics.histogram_every=5 \
 		--set metrics.spatial_every=50 --set metrics.table_every=25
 	$(PY) scripts/bench_metrics.py --config ray_configs/smoke.yaml --pairs 6 --updates 40
-	$(PY) scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 5 --updates 50
+	$(PY) scripts/bench_metrics.py --config ray_configs/heuristic_only.yaml --pairs 5 --updates 50
 
 clean:
 	rm -rf $(VENV) .pytest_cache

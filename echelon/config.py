@@ -462,6 +462,9 @@ class RayConfig:
 LEAGUE_SAMPLING = ("uniform", "prioritised")
 
 
+RUN_LEAGUE = "run"  # league.path value: the run's own league in its run dir
+
+
 @dataclass(frozen=True)
 class LeagueConfig:
     """The self-play league (docs/league.md): its file, promotion, retirement and opponent mix.
@@ -474,7 +477,9 @@ class LeagueConfig:
     instead. ``self_play`` replaces the league opponents by the current policy itself.
     """
 
-    path: Optional[str] = None  # the league file (JSON); null = no league
+    # The league file (JSON); null = no league; "run" = the run's own league, RUN_DIR/league.json,
+    # made at the first start with the heuristic entries (what make train's recipe uses).
+    path: Optional[str] = None
     snapshot_every: int = 50  # learner updates between snapshots added as candidates
     top_k: int = 8  # a candidate whose conservative rating enters the top K becomes a commander
     keep_top: int = 8  # commanders kept by retirement (ranked by conservative rating)

@@ -4,7 +4,7 @@
 Prints one JSON object (see :mod:`echelon.actors.bench_metrics`): env-steps/s of each run, the
 per-pair ratios full / minimal and their median.
 
-Example: ``python scripts/bench_metrics.py --config ray_configs/local.yaml --pairs 3 --updates 20``
+Example: ``python scripts/bench_metrics.py --config ray_configs/heuristic_only.yaml --pairs 3 --updates 20``
 """
 
 import argparse

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from echelon.checkpoint import CheckpointError, ResumePoint, find_latest_checkpoint
-from echelon.config import ConfigError, TrainConfig, config_to_dict, load_config
+from echelon.config import RUN_LEAGUE, ConfigError, TrainConfig, config_to_dict, load_config
 
 log = logging.getLogger("echelon")
 
@@ -140,8 +140,20 @@ def check_league(cfg: TrainConfig, serial: bool) -> None:
 
     try:
         check_arena_config(cfg)
-        League.load(cfg.league.path).check_signature(env_signature(cfg), "this run's config")
+        if cfg.league.path != RUN_LEAGUE:  # the run's own league is made in the run dir (run_league)
+            League.load(cfg.league.path).check_signature(env_signature(cfg), "this run's config")
     except (ValueError, LeagueError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_league(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
+    """``league.path: run`` resolved to ``RUN_DIR/league.json`` (made at the first start); a league
+    that does not fit is a :class:`UserError`. Any other config comes back unchanged."""
+    from echelon.league.league import LeagueError, resolve_run_league
+
+    try:
+        return resolve_run_league(cfg, run_dir)
+    except LeagueError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -183,7 +195,7 @@ def prepare(args: argparse.Namespace) -> Plan:
     # Absolute: the metrics actor writes into it from another working directory.
     run_dir = Path(args.resume or args.run_dir or default_run_dir(args.config)).absolute()
     check_run_dir(run_dir)
-    return Plan(cfg, run_dir, resume_from, changed)
+    return Plan(run_league(cfg, run_dir), run_dir, resume_from, changed)
 
 
 def ray_token_source() -> Optional[str]:

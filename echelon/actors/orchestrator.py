@@ -39,6 +39,7 @@ from echelon.actors.evaluation import PeriodicEvaluator
 from echelon.actors.graceful import GracefulStop
 from echelon.actors.incidents import Incidents
 from echelon.actors.league_link import LeagueLink
+from echelon.league.league import resolve_run_league
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
@@ -113,9 +114,10 @@ class Orchestrator:
         console: bool = False,
         resume_changes: Optional[dict] = None,
     ) -> None:
-        self.cfg = cfg
         self.run_dir = Path(run_dir).absolute()  # actors write into it from other working directories
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # league.path: run becomes RUN_DIR/league.json (train_distributed.py resolves it already).
+        self.cfg = cfg = resolve_run_league(cfg, self.run_dir)
         self.resume_from = resume_from
         self.stop_at_update = stop_at_update
         self.on_update = on_update

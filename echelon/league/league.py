@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 import time
@@ -29,6 +30,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from echelon.league import glicko2
 from echelon.league.signature import signature_differences
+
+log = logging.getLogger(__name__)
 
 FORMAT = "echelon-league"
 SCHEMA_VERSION = 1
@@ -289,3 +292,28 @@ class League:
         candidates = sorted(self.of_kind("candidate"), key=lambda e: (e.created, order[e.id]))
         recent = candidates[len(candidates) - recent_candidates:] if recent_candidates > 0 else []
         return self.of_kind("commander") + recent
+
+
+def resolve_run_league(cfg: Any, run_dir: Union[str, Path]) -> Any:
+    """``league.path: run``: the run's own league, ``RUN_DIR/league.json``.
+
+    Made at the first start as ``scripts/arena.py init`` makes one (one heuristic entry per
+    ``league.fixed_fire_probs``, the ``league`` section as ``settings``) and found again, its env
+    signature checked, by a resumed run. Returns the config (a ``TrainConfig``) with that absolute
+    path, which is what the checkpoints record; any other config comes back unchanged. Raises
+    :class:`LeagueError` when the run dir's league was made for another env.
+    """
+    from echelon.config import RUN_LEAGUE, config_to_dict
+    from echelon.league.signature import env_signature
+
+    if cfg.league.path != RUN_LEAGUE:
+        return cfg
+    path = Path(run_dir).absolute() / "league.json"
+    if path.exists():
+        League.load(path).check_signature(env_signature(cfg), "this run's config")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kept = {k: v for k, v in config_to_dict(cfg.league).items() if k != "path"}
+        League.create(path, env_signature(cfg), cfg.league.fixed_fire_probs, cfg.league.tau, kept)
+        log.info("created this run's league %s (league.path: run)", path)
+    return dataclasses.replace(cfg, league=dataclasses.replace(cfg.league, path=str(path)))

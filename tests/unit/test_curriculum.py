@@ -40,11 +40,11 @@ def test_the_older_ramp_runs_as_two_stages_with_its_values():
 
 
 def test_the_ramp_and_its_stages_spelling_give_the_same_values():
-    older = load_config(REPO / "ray_configs" / "local.yaml")
+    older = load_config(REPO / "ray_configs" / "heuristic_only.yaml")
     total = older.learner.total_env_steps
     stages = (f"[{{weapon_fire_prob: {older.ray.curriculum_fire_prob_start}, weapon_fire_prob_end: 1.0, "
               f"until_fraction: {older.ray.curriculum_fraction}}}, {{}}]")
-    newer = load_config(REPO / "ray_configs" / "local.yaml", ["ray.curriculum_fire_prob_start=null",
+    newer = load_config(REPO / "ray_configs" / "heuristic_only.yaml", ["ray.curriculum_fire_prob_start=null",
                                                               f"curriculum.stages={stages}"])
     a, b = Curriculum.from_config(older), Curriculum.from_config(newer)
     for steps in np.linspace(0, total, 97).astype(int):

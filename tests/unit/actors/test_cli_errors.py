@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from echelon.actors.cli import config_changes, main, unsafe_changes
+from echelon.actors.cli import UserError, config_changes, main, unsafe_changes
 from echelon.checkpoint import Counters, TrainingState, build_payload, save_checkpoint
 from echelon.config import config_to_dict, load_config
 from echelon.env.vec_env import EchelonVecEnv
@@ -139,3 +139,25 @@ def test_a_relative_run_dir_becomes_absolute(tmp_path, monkeypatch):
     default = prepare(build_parser().parse_args([]))  # the embedded default config
     assert default.run_dir.is_absolute() and default.run_dir.parent == tmp_path / "runs"
     assert default.run_dir.name.startswith("local-") and default.cfg.env.size_x == 40
+
+
+def test_league_path_run_makes_the_runs_own_league_once(tmp_path):
+    # league.path: run (make train's recipe) makes RUN_DIR/league.json at the first start and
+    # finds it again on the next start of the same run dir, entries kept.
+    from echelon.actors.cli import build_parser, prepare
+
+    argv = ["--config", str(SMOKE), "--set", "league.path=run", "--set", "curriculum.stages=[]",
+            "--set", "league.fixed_fire_probs=[1.0,0.5]", "--run-dir", str(tmp_path / "r")]
+    plan = prepare(build_parser().parse_args(argv))
+    path = tmp_path / "r" / "league.json"
+    assert plan.cfg.league.path == str(path)
+    league = League.load(path)
+    assert sorted(league.entries) == ["heuristic@0.5", "heuristic@1.0"]
+    assert league.settings["heuristic_fraction"] == plan.cfg.league.heuristic_fraction
+    league.entries["heuristic@0.5"].games = 7
+    league.save()
+    again = prepare(build_parser().parse_args(argv))
+    assert again.cfg.league.path == str(path) and League.load(path).entries["heuristic@0.5"].games == 7
+    # The same run dir with another env: refused, naming the difference.
+    with pytest.raises(UserError, match="env.size_x is 40 in the league but 48"):
+        prepare(build_parser().parse_args(argv + ["--set", "env.size_x=48", "--set", "env.size_y=48"]))

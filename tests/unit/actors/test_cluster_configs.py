@@ -116,7 +116,7 @@ def test_no_file_binds_the_dashboard_publicly_or_holds_a_secret():
     assert "0.0.0.0" not in "".join(p.read_text() for p in CLUSTER_FILES)
 
 
-@pytest.mark.parametrize("name", ["local", "smoke", "cluster", "cartpole", "bench_vs_rllib", "arena"])
+@pytest.mark.parametrize("name", ["local", "heuristic_only", "smoke", "cluster", "cartpole", "bench_vs_rllib", "arena"])
 def test_run_configs_load(name):
     cfg = load_config(REPO / "ray_configs" / f"{name}.yaml")
     assert cfg.learner.total_env_steps > 0
@@ -125,4 +125,10 @@ def test_run_configs_load(name):
 def test_local_run_config():
     local = load_config(REPO / "ray_configs" / "local.yaml")
     assert local.ray.num_workers == 0 and local.env.size_x == 40 and local.env.packs_per_team == 1
-    assert local.ray.curriculum_fire_prob_start < local.env.heuristic_weapon_fire_prob
+    # make train's recipe: half the matches against the full-strength heuristic, half self-play,
+    # in the run's own league; the heuristic-only baseline keeps the fire-probability ramp.
+    assert local.league.path == "run" and local.league.self_play and local.league.heuristic_fraction == 0.5
+    assert local.league.fixed_fire_probs == [1.0] and local.ray.curriculum_fire_prob_start is None
+    baseline = load_config(REPO / "ray_configs" / "heuristic_only.yaml")
+    assert baseline.league.path is None
+    assert baseline.ray.curriculum_fire_prob_start < baseline.env.heuristic_weapon_fire_prob
