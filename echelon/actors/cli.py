@@ -359,6 +359,16 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
     finally:
         ray.shutdown()
     last = res.last_record
+    arena = {}
+    if cfg.league.enabled:
+        # In the arena the window mixes opponents: the heuristic's share is its own key, and the
+        # learner's newest snapshot has a rating on the heuristic's scale.
+        win_vs_heuristic = last.get(N.LEAGUE_WIN_RATE_HEURISTIC)
+        if last.get(N.LEAGUE_RATING) is not None:
+            arena["league_rating"] = f"{last[N.LEAGUE_RATING]:.0f} (RD {last.get(N.LEAGUE_RD, 0.0):.0f})"
+        arena["league"] = str(cfg.league.path)
+    else:
+        win_vs_heuristic = last.get(N.RETURNS_WIN_RATE)
     return {
         "mode": "ray",
         "stopped_by": res.stopped_by,
@@ -369,7 +379,8 @@ def run_ray(plan: Plan, address: str, stop_after: Optional[int]) -> dict:
         "dropped_fragments": res.counters["dropped_fragments"],
         "env_steps_per_s": round(last.get(N.TRAIN_SPS, 0.0), 1),
         "return_mean": last.get(N.RETURNS_MEAN),
-        "win_rate_vs_heuristic": last.get(N.RETURNS_WIN_RATE),
+        "win_rate_vs_heuristic": win_vs_heuristic,
+        **arena,
         "wall_s": round(res.elapsed_s, 1),
         "log": res.log_path,
         "checkpoints": str(Path(res.run_dir) / "checkpoints")

@@ -19,6 +19,9 @@ SCALE = 173.7178  # Glicko-2 scale factor: 400 / ln(10)
 START_RATING = 1500.0
 START_RD = 350.0
 START_VOLATILITY = 0.06
+# An anchor (a fixed policy: the heuristic entries of a league) holds its rating for good: its
+# RD is that of a well-known player, so games against it count fully, and it never moves.
+ANCHOR_RD = 30.0
 TAU = 0.5  # system constant: how fast volatility can change (Glickman suggests 0.3 to 1.2)
 EPSILON = 1e-6  # convergence tolerance of the volatility iteration (step 5)
 

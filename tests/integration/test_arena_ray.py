@@ -22,6 +22,7 @@ from echelon.actors.worker_set import WorkerSet
 from echelon.checkpoint import Counters, TrainingState, build_payload, save_checkpoint
 from echelon.config import config_to_dict, load_config
 from echelon.env.vec_env import EchelonVecEnv
+from echelon.league.glicko2 import ANCHOR_RD
 from echelon.league.league import League
 from echelon.league.signature import env_signature
 from echelon.metrics import names as N
@@ -210,6 +211,8 @@ def test_arena_run_snapshots_into_the_league_and_logs_league_metrics(local_ray, 
         assert ckpt == (run_dir / "league" / "checkpoints" / f"ckpt_{update:08d}.pt").resolve()
         assert load_policy(ckpt).info["update"] == update  # a policy arena.py / eval_policy can play
     assert ups[-1][N.LEAGUE_RATING] == pytest.approx(snaps[1].rating)
+    heuristic = league.get("heuristic@1.0")  # the anchor: its games count, its rating stays
+    assert heuristic.games > 0 and (heuristic.rating, heuristic.rd) == (1500.0, ANCHOR_RD)
     assert_valid_log(run_dir)
 
 

@@ -61,7 +61,10 @@ def test_init_add_promote_retire_list(tmp_path, capsys):
     lines = out.strip().splitlines()
     assert lines[0] == f"league {league}: 4 entries, 0 rating periods"
     assert lines[1].split()[:6] == ["id", "kind", "rating", "rd", "conservative", "games"]
-    assert [line.split()[:6] for line in lines[2:4]] == [["r0:10", "retired", "1600.0", "50.0", "1500.0", "12"],
+    # The heuristic entries are anchors at 1500 with RD 30 (conservative 1440).
+    assert [line.split()[:6] for line in lines[2:6]] == [["r0:10", "retired", "1600.0", "50.0", "1500.0", "12"],
+                                                         ["heuristic@0.5", "fixed", "1500.0", "30.0", "1440.0", "0"],
+                                                         ["heuristic@1.0", "fixed", "1500.0", "30.0", "1440.0", "0"],
                                                          ["bee", "commander", "1460.0", "50.0", "1360.0", "3"]]
     capsys.readouterr()
     assert arena_main(["list", str(league), "--json"]) == 0
@@ -92,6 +95,7 @@ def test_eval_records_a_rating_period_and_eval_policy_plays_league_entries(tmp_p
     lg = League.load(league)
     assert lg.periods == 1 and all(e.games == 4 for e in lg.entries.values())
     expect = rate_period(start, results)
+    expect["heuristic@1.0"] = start["heuristic@1.0"]  # the anchor does not move
     for key, entry in lg.entries.items():
         assert abs(entry.rating - expect[key].rating) < 1e-9 and abs(entry.rd - expect[key].rd) < 1e-9
 

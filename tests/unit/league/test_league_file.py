@@ -5,7 +5,7 @@ import json
 import pytest
 
 from echelon.config import load_config
-from echelon.league.glicko2 import Rating, rate_period
+from echelon.league.glicko2 import ANCHOR_RD, Rating, rate_period
 from echelon.league.league import League, LeagueError
 from echelon.league.signature import env_signature
 
@@ -110,6 +110,7 @@ def test_record_period_matches_glicko_and_counts_games(tmp_path):
     results = [("a", "b", 1.0), ("a", "heuristic@1.0", 0.5), ("b", "heuristic@1.0", 0.0)]
     league.record_period(results)
     expect = rate_period(before, results)
+    expect["heuristic@1.0"] = before["heuristic@1.0"]  # an anchor: its games count, it never moves
     for key, entry in league.entries.items():
         assert entry.glicko == pytest.approx(expect[key])
     assert [league.entries[k].games for k in ("a", "b", "idle", "heuristic@1.0")] == [5, 2, 9, 2]
@@ -169,4 +170,25 @@ def test_the_pool_is_commanders_plus_the_newest_candidates(tmp_path):
     assert [e.id for e in league.pool(2)] == ["boss", "cand4", "cand0"]
     assert [e.id for e in league.pool(0)] == ["boss"]
     assert len(league.pool(99)) == 6
-    assert league.entries["heuristic@1.0"].glicko == Rating()  # a fixed entry starts as a new player
+    # A fixed entry is an anchor at the start rating with a well-known player's RD.
+    assert league.entries["heuristic@1.0"].glicko == Rating(rd=ANCHOR_RD)
+
+
+def test_fixed_entries_anchor_one_scale_across_periods(tmp_path):
+    # Two candidates with the same record against the heuristic, rated in different periods
+    # (the first after three periods of a weak candidate losing), come out the same: the
+    # heuristic does not drift between them.
+    league = make(tmp_path)
+    anchor = league.entries["heuristic@1.0"].glicko
+    for name in ("weak", "early", "late"):
+        add_rated(league, name, "candidate", 1500, 350, 0, 1.0)
+    league.record_period([("early", "heuristic@1.0", float(i < 30)) for i in range(100)])
+    early = league.entries["early"].glicko  # before its RD grows in the idle periods below
+    for _ in range(3):
+        league.record_period([("weak", "heuristic@1.0", float(i < 5)) for i in range(100)])
+    league.record_period([("late", "heuristic@1.0", float(i < 30)) for i in range(100)])
+    assert league.entries["heuristic@1.0"].glicko == anchor and league.entries["heuristic@1.0"].games == 500
+    late = league.entries["late"]
+    assert early.rating == pytest.approx(late.rating) and early.rd == pytest.approx(late.rd)
+    # 30% against a 1500 anchor: about 150 points below it (Elo's 400 log10(0.3/0.7) = -147).
+    assert 1300 < early.rating < 1400 and league.entries["weak"].rating < early.rating
