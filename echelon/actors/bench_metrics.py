@@ -92,12 +92,14 @@ def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, upd
     warmup, updates = cover_strides(cfgs["full"].metrics, warmup, updates)
     runs: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
     cpu: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
+    wait: dict[str, list[float]] = {lvl: [] for lvl in LEVELS}
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
     try:
         for lvl in order(pairs):
             res = _training(cfgs[lvl], updates, warmup)
             runs[lvl].append(res["env_steps_per_s"])
             cpu[lvl].append(res["cpu_s_per_kstep"])
+            wait[lvl].append(res["driver_metrics_wait_frac"])
             time.sleep(SETTLE_S)
     finally:
         ray.shutdown()
@@ -128,5 +130,8 @@ def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, upd
         "full_cpu_s_per_kstep": [round(x, 3) for x in cpu["full"]],
         "minimal_cpu_s_per_kstep": [round(x, 3) for x in cpu["minimal"]],
         "cpu_ratio_per_pair": [round(r, 3) for r in cpu_ratios],
+        # Share of each timed window the driver spent waiting in the metrics actor's log_update.
+        "full_driver_metrics_wait_frac": [round(x, 4) for x in wait["full"]],
+        "minimal_driver_metrics_wait_frac": [round(x, 4) for x in wait["minimal"]],
         "cpu_ratio_median": round(statistics.median(cpu_ratios), 3),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -44,6 +45,9 @@ class MetricsLink:
         self.window = window
         self.lost = False
         self.failures = 0  # calls that failed (each one an actor death or restart seen)
+        # Seconds the driver has spent waiting in log_update (the call is synchronous: the
+        # metrics actor's per-update work, strided renders included, is on the driver's path).
+        self.update_wait_s = 0.0
         self._fallback: Optional[MetricsHub] = None
 
     def log(self, records: list[dict]) -> None:
@@ -56,10 +60,13 @@ class MetricsLink:
 
     def log_update(self, record: dict, episodes: int) -> dict:
         """An update record completed with the episode window; ``episodes`` is the driver's count so far."""
+        t0 = time.perf_counter()
         try:
             return self._call("log_update", record, episodes=episodes)
         except _Failed:
             return self._write_once(record, episodes=episodes)
+        finally:
+            self.update_wait_s += time.perf_counter() - t0
 
     def set_episode_count(self, count: int) -> None:
         try:

@@ -54,6 +54,8 @@ def test_learner_and_workers_go_to_the_nodes_with_their_resources(cluster, tmp_p
     def on_update(orch, record):
         seen.setdefault("placement", dict(orch.placement))
         seen.setdefault("strategy", ray.util.placement_group_table(orch.workers.placement_group)["strategy"])
+        # The driver's time in the metrics actor's log_update so far (what bench_metrics reports).
+        seen.setdefault("metrics_wait_s", orch.metrics.update_wait_s)
 
     result = Orchestrator(cfg, tmp_path / "run", on_update=on_update).run()
 
@@ -62,6 +64,7 @@ def test_learner_and_workers_go_to_the_nodes_with_their_resources(cluster, tmp_p
     assert placed["learner"] == node["b"]
     assert sorted(placed["workers"]) == sorted([node["a"], node["b"]])  # spread: one per rollout node
     assert seen["strategy"] == "SPREAD"
+    assert 0.0 < seen["metrics_wait_s"] < 60.0
     assert result.stopped_by == "done" and result.counters["update"] == 3 and result.counters["env_steps"] == 768
     ups = updates_of(read_log(tmp_path / "run"))
     assert [r[N.TRAIN_ENV_STEPS] for r in ups] == [256, 512, 768]
