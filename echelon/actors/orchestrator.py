@@ -39,7 +39,6 @@ from echelon.actors.evaluation import PeriodicEvaluator
 from echelon.actors.graceful import GracefulStop
 from echelon.actors.incidents import Incidents
 from echelon.actors.league_link import LeagueLink
-from echelon.league.league import resolve_run_league
 from echelon.actors.metrics_link import MetricsLink
 from echelon.actors.schedule import FragmentPool, resolve_num_workers, updates_left
 from echelon.actors.spawn import env_spaces, report_placement, spawn_learner, spawn_metrics, spawn_workers
@@ -57,6 +56,7 @@ from echelon.checkpoint import (
 )
 from echelon.config import TrainConfig, config_to_dict
 from echelon.curriculum import Curriculum
+from echelon.league.league import resolve_run_league
 from echelon.metrics import names as N
 from echelon.metrics.records import (
     abandoned_updates,
