@@ -115,7 +115,7 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
     workers: list[int] = []  # workers alive (num_workers: 0 in a config means one per free CPU)
     cpu: list[float] = []  # this (driver) process's CPU seconds, Ray's threads in it included
     memory: dict[str, float] = {}
-    metrics_wait: list[float] = []  # the driver's seconds in the metrics actor's log_update so far
+    metrics_wait: list[float] = []  # the driver's seconds blocked on update records so far
 
     def on_update(orch: Orchestrator, record: dict) -> None:
         marks.append((time.perf_counter(), record[N.TRAIN_ENV_STEPS], record[N.TRAIN_AGENT_STEPS]))
@@ -148,7 +148,7 @@ def _training(cfg: Any, updates: int, warmup: int) -> dict:
         # Share of wall time the workers spent sampling (1.0 = never waiting for weights).
         "worker_busy_frac": (busy[-1] - busy[warmup - 1]) / ((t1 - t0) * max(1, workers[-1])),
         "driver_cpu_ms_per_fragment": driver_cpu_ms_per_fragment,
-        # Share of the timed wall time the driver waited on the metrics actor's log_update.
+        # Share of the timed wall time the driver was blocked on the metrics actor's update records.
         "driver_metrics_wait_frac": (metrics_wait[-1] - metrics_wait[warmup - 1]) / (t1 - t0),
         # Every process's CPU (driver, Ray daemons, actors) per 1000 env steps after the warm-up:
         # the run's cost in CPU, which other processes' load on a shared machine barely moves.

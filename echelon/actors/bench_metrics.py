@@ -130,7 +130,7 @@ def metrics_cost(config: str, overrides: Sequence[str] = (), pairs: int = 3, upd
         "full_cpu_s_per_kstep": [round(x, 3) for x in cpu["full"]],
         "minimal_cpu_s_per_kstep": [round(x, 3) for x in cpu["minimal"]],
         "cpu_ratio_per_pair": [round(r, 3) for r in cpu_ratios],
-        # Share of each timed window the driver spent waiting in the metrics actor's log_update.
+        # Share of each timed window the driver spent blocked on the metrics actor's update records.
         "full_driver_metrics_wait_frac": [round(x, 4) for x in wait["full"]],
         "minimal_driver_metrics_wait_frac": [round(x, 4) for x in wait["minimal"]],
         "cpu_ratio_median": round(statistics.median(cpu_ratios), 3),

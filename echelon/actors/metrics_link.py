@@ -6,6 +6,11 @@ records written by the driver itself to the same JSONL (the file is on the drive
 the actor wrote them before it died, and the driver then waits for the restart and restores the
 episode counter. When the actor cannot come back, :attr:`MetricsLink.lost` turns true and the
 driver stops the run cleanly; every record from then on is written by the driver.
+
+Update records are sent without waiting (:meth:`MetricsLink.submit_update`): the actor's work on
+one (the episode window, strided renders, the W&B call) overlaps the driver's next events, and
+the completed record comes back through :meth:`MetricsLink.collect`. Actor calls run in the order
+they were sent, so records stay in order; every other call first collects what is pending.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from collections import deque
 from typing import Any, Optional
 
 import ray
@@ -45,30 +51,69 @@ class MetricsLink:
         self.window = window
         self.lost = False
         self.failures = 0  # calls that failed (each one an actor death or restart seen)
-        # Seconds the driver has spent waiting in log_update (the call is synchronous: the
-        # metrics actor's per-update work, strided renders included, is on the driver's path).
+        # Seconds the driver has spent blocked on update records (collect(block=True) and the
+        # read of a finished call); bench_metrics reports its share of wall time.
         self.update_wait_s = 0.0
         self._fallback: Optional[MetricsHub] = None
+        # Update records sent and not yet collected: (call ref, record, episode count, number),
+        # oldest first. Calls numbered below _recovered were sent before the last restart was
+        # handled: their failure is that same failure, not another one to count and recover from.
+        self._pending: deque[tuple[Any, dict, int, int]] = deque()
+        self._sent = 0
+        self._recovered = 0
+        self._done: list[dict] = []  # written by the fallback on submit, returned by the next collect
 
     def log(self, records: list[dict]) -> None:
-        """Records of any kind (meta, resume, error, summary)."""
+        """Records of any kind (meta, resume, error, summary); pending update records go first."""
+        self._finish_pending()
         try:
             self._call("log", records)
         except _Failed:
             for rec in records:
                 self._write_once(rec, episodes=None)
 
-    def log_update(self, record: dict, episodes: int) -> dict:
-        """An update record completed with the episode window; ``episodes`` is the driver's count so far."""
+    def submit_update(self, record: dict, episodes: int) -> None:
+        """Send update record ``record`` to be logged without waiting; :meth:`collect` returns it
+        completed with the episode window. ``episodes`` is the driver's count so far (restored
+        into a restarted actor)."""
+        if self.lost:
+            self._done.append(self._write_once(record, episodes=episodes))
+            return
+        self._pending.append((self.handle.log_update.remote(record), record, episodes, self._sent))
+        self._sent += 1
+
+    def pending_ref(self) -> Any:
+        """The oldest update call in flight (for the driver's ``ray.wait``), or None."""
+        return self._pending[0][0] if self._pending else None
+
+    def collect(self, block: bool = False) -> list[dict]:
+        """The update records logged since the last call, completed, oldest first.
+
+        Without ``block`` only calls that already finished are read; with it, every pending one.
+        """
         t0 = time.perf_counter()
         try:
-            return self._call("log_update", record, episodes=episodes)
-        except _Failed:
-            return self._write_once(record, episodes=episodes)
+            while self._pending:
+                ref, record, episodes, number = self._pending[0]
+                if not block and not ray.wait([ref], timeout=0, fetch_local=True)[0]:
+                    break
+                self._pending.popleft()
+                try:
+                    self._done.append(self._get("log_update", ref, episodes, handled=number < self._recovered))
+                except _Failed:
+                    self._done.append(self._write_once(record, episodes=episodes))
         finally:
             self.update_wait_s += time.perf_counter() - t0
+        done, self._done = self._done, []
+        return done
+
+    def _finish_pending(self) -> None:
+        """Wait for the update records in flight, keeping them for the next :meth:`collect`."""
+        if self._pending:
+            self._done = self._done + self.collect(block=True)
 
     def set_episode_count(self, count: int) -> None:
+        self._finish_pending()
         try:
             self._call("set_episode_count", count)
         except _Failed:
@@ -78,6 +123,7 @@ class MetricsLink:
         """Flush and close every sink (``checkpoint``, the newest, goes to W&B as an artifact);
         where the W&B run lives (None when disabled, failed or lost)."""
         where = None
+        self._finish_pending()
         try:
             where = self._call("close", str(checkpoint) if checkpoint else None)
         except _Failed:
@@ -93,13 +139,34 @@ class MetricsLink:
         if self.lost:
             raise _Failed
         try:
-            return ray.get(getattr(self.handle, method).remote(*args))
+            ref = getattr(self.handle, method).remote(*args)
         except RayActorError as exc:
-            self.failures += 1
-            log.warning("the metrics actor failed during %s (%s); the driver writes those records itself",
-                        method, type(exc).__name__)
-            self._await_restart(episodes)
-            raise _Failed from None
+            self._failed(method, exc, episodes)
+        return self._get(method, ref, episodes)
+
+    def _get(self, method: str, ref: Any, episodes: Optional[int], handled: bool = False) -> Any:
+        """The result of call ``ref``; on the actor's failure wait for its restart and raise _Failed.
+
+        ``handled``: the call was sent before the last restart was dealt with, so its failure
+        only means its record is the driver's to write.
+        """
+        if self.lost:  # an earlier call found it gone; this one failed with it
+            raise _Failed
+        try:
+            return ray.get(ref)
+        except RayActorError as exc:
+            if handled:
+                raise _Failed from None
+            self._failed(method, exc, episodes)
+
+    def _failed(self, method: str, exc: Exception, episodes: Optional[int]) -> None:
+        """Count a failed call, wait for the actor's restart (or mark it lost), raise _Failed."""
+        self.failures += 1
+        self._recovered = self._sent
+        log.warning("the metrics actor failed during %s (%s); the driver writes those records itself",
+                    method, type(exc).__name__)
+        self._await_restart(episodes)
+        raise _Failed from None
 
     def _await_restart(self, episodes: Optional[int]) -> None:
         """Block until the restarted actor answers; mark it lost when it cannot come back.

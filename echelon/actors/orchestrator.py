@@ -96,8 +96,9 @@ class Orchestrator:
         run_dir: where the log and checkpoints go (created).
         resume_from: the checkpoint to continue, from :func:`echelon.checkpoint.find_latest_checkpoint`.
         stop_at_update: stop cleanly (final checkpoint) once this many updates are done.
-        on_update: called after each update with ``(orchestrator, record)``; tests use it to
-            remove a node mid-run, benchmarks to time updates.
+        on_update: called with ``(orchestrator, record)`` once each update's record is logged
+            (the metrics actor's completed record; usually before the next update ends); tests
+            use it to remove a node mid-run, benchmarks to time updates.
         progress: object with ``start(orchestrator)``, ``update(record)``, ``stop()``; None = quiet.
         console: let the metrics actor print a plain line per update.
         resume_changes: config keys changed on resume (``{key: [old, new]}``), for the resume record.
@@ -178,6 +179,7 @@ class Orchestrator:
                     self._step()
                 while self.pending_update is not None:
                     self._step()
+                self._on_logged(self.metrics.collect(block=True))
                 self.counters.worker_restarts = self.workers.restarts
                 self.counters.dropped_fragments = self.pool.dropped
                 if self.counters.update != self.last_checkpoint_update:
@@ -214,6 +216,9 @@ class Orchestrator:
         refs = self.workers.refs()
         if self.pending_update is not None:
             refs.append(self.pending_update)
+        logging_ref = self.metrics.pending_ref()
+        if logging_ref is not None:
+            refs.append(logging_ref)
         if not refs:
             self._idle()
             return
@@ -223,6 +228,8 @@ class Orchestrator:
         for ref in ready:
             if ref is self.pending_update:
                 self._on_update_done(ref)
+            elif ref is logging_ref:
+                self._on_logged(self.metrics.collect())
             elif self.workers.is_probe(ref):
                 i = self.workers.probe_done(ref)
                 if i is not None:
@@ -359,17 +366,25 @@ class Orchestrator:
         self._wait_s = 0.0
         if self.league is not None:  # match results, snapshots and rating periods, league/ metrics
             record.update(self.league.after_update(c.update, c.env_steps, batch, weights_ref))
-        full = self.metrics.log_update(record, episodes=c.episodes)
-        if self.metrics.lost:
-            self.halt = "metrics_lost"
-        c.episodes = int(full.get(N.TRAIN_EPISODES, c.episodes))
-        self.last_record = full
-        if self.progress is not None:
-            self.progress.update(full)
+        # Logged without waiting (the metrics actor's work overlaps the next events); the
+        # completed record comes back in _on_logged. A checkpoint waits for it, so the episode
+        # count it saves is this update's.
+        self.metrics.submit_update(record, episodes=c.episodes)
+        self._on_logged(self.metrics.collect(block=state_ref is not None))
         if state_ref is not None:
             self._save_checkpoint(*ray.get(state_ref))
-        if self.on_update is not None:
-            self.on_update(self, full)
+
+    def _on_logged(self, records: list[dict]) -> None:
+        """Update records the metrics actor completed (episode window added), oldest first."""
+        for full in records:
+            if self.metrics.lost:
+                self.halt = "metrics_lost"
+            self.counters.episodes = int(full.get(N.TRAIN_EPISODES, self.counters.episodes))
+            self.last_record = full
+            if self.progress is not None:
+                self.progress.update(full)
+            if self.on_update is not None:
+                self.on_update(self, full)
 
     def _record_extras(self) -> dict:
         """The ``curriculum/`` keys and, when an evaluation finished, the ``eval/`` keys of this update's

@@ -320,6 +320,7 @@ def _kill_metrics_at(update, no_restart):
     def on_update(orch, record):
         if not killed and record[N.TRAIN_UPDATE] == update:
             killed["restarts_before"] = orch.metrics.failures
+            killed["link"] = orch.metrics
             ray.kill(orch.metrics.handle, no_restart=no_restart)
 
     return killed, on_update
@@ -331,6 +332,8 @@ def test_killed_metrics_actor_restarts_and_the_log_keeps_every_update_once(local
         result = Orchestrator(_smoke(), tmp_path / "run", on_update=on_update).run()
     assert killed and result.stopped_by == "done" and result.counters["update"] == 8
     assert "metrics actor was restarted" in caplog.text
+    # One death, counted and recovered from once, however many update records were in flight.
+    assert killed["restarts_before"] == 0 and killed["link"].failures == 1
     ups = updates_of(read_log(tmp_path / "run"))
     assert [r[N.TRAIN_UPDATE] for r in ups] == list(range(1, 9))  # every update exactly once
     episodes = [r[N.TRAIN_EPISODES] for r in ups]

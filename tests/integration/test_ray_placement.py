@@ -54,7 +54,7 @@ def test_learner_and_workers_go_to_the_nodes_with_their_resources(cluster, tmp_p
     def on_update(orch, record):
         seen.setdefault("placement", dict(orch.placement))
         seen.setdefault("strategy", ray.util.placement_group_table(orch.workers.placement_group)["strategy"])
-        # The driver's time in the metrics actor's log_update so far (what bench_metrics reports).
+        # The driver's time blocked on update records so far (what bench_metrics reports).
         seen.setdefault("metrics_wait_s", orch.metrics.update_wait_s)
 
     result = Orchestrator(cfg, tmp_path / "run", on_update=on_update).run()
