@@ -10,11 +10,14 @@ Besides the hub's sinks it mirrors a few numbers to the Ray dashboard
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
 from echelon.config import TrainConfig
 from echelon.metrics.hub import MetricsHub
+
+log = logging.getLogger(__name__)
 
 
 class MetricsActor:
@@ -72,6 +75,16 @@ class MetricsActor:
         the W&B run lives (or None)."""
         where = self.hub.wandb_location()
         self.hub.close(checkpoint=checkpoint)
+        if where is not None:
+            # This process is killed next; its W&B service connection is closed now, while the
+            # service still answers, instead of by W&B's exit hook, which then printed a
+            # "Connection lost" traceback on some runs (nothing was lost: the run had finished).
+            try:
+                import wandb
+
+                wandb.teardown()
+            except Exception as exc:  # noqa: BLE001 - the run is finished; only log it
+                log.warning("W&B teardown failed: %s", exc)
         return where
 
     def wandb_location(self) -> Optional[str]:
