@@ -194,6 +194,10 @@ class ModelConfig:
     # Box log-std: False = one learned parameter per dimension (clamped to [min, max]);
     # True = a function of the features, tanh-squashed into [min, max].
     state_dependent_std: bool = False
+    # Box action distribution: "squashed" = tanh of a Gaussian, always in bounds; "gaussian" =
+    # a plain Gaussian whose samples the env edge clips to the bounds (RLlib's and CleanRL's
+    # choice; docs/learning.md, "Box distribution").
+    box_dist: str = "squashed"
     # A head on the core's output that predicts the next (normalised) observation; its loss,
     # weighted by ppo.aux_coef, shapes the LSTM state toward what the next step will show.
     aux_next_obs: bool = False
@@ -208,6 +212,7 @@ class ModelConfig:
         _check(self.lstm_size > 0, f"model.lstm_size must be > 0, got {self.lstm_size}")
         _check(self.slot_size > 0, f"model.slot_size must be > 0, got {self.slot_size}")
         _check(self.encoder in ("auto", "mlp", "set"), f"model.encoder must be auto|mlp|set, got {self.encoder!r}")
+        _check(self.box_dist in ("squashed", "gaussian"), f"model.box_dist must be squashed|gaussian, got {self.box_dist!r}")
         _check(
             self.log_std_min < self.log_std_max,
             f"model.log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}",

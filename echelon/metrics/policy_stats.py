@@ -43,7 +43,8 @@ def action_stats(actions: Any, mask: torch.Tensor, columns: list[ActionColumn]) 
     n = m.sum().clamp(min=1.0)
     box = [column_values(actions, c).float() for c in columns if c.kind == BOX]
     if box:
-        a = torch.stack(box, dim=-1)  # [L, S, Dc]
+        # A plain Gaussian's raw samples are unbounded; the env sees them clipped (to_env_action).
+        a = torch.stack(box, dim=-1).clamp(-1.0, 1.0)  # [L, S, Dc]
         w = m.unsqueeze(-1)
         mean = (a * w).sum((0, 1)) / n  # [Dc]
         std = ((((a - mean) ** 2) * w).sum((0, 1)) / n).sqrt()

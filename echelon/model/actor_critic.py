@@ -211,6 +211,7 @@ class ActorCritic(nn.Module):
             model.log_std_min,
             model.log_std_max,
             model.state_dependent_std,
+            model.box_dist,
         )
         _init_action_biases(self.actor, model.action_bias_init)
         # Defined before the critic so that the critic's parameters stay the last ones: the

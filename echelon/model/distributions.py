@@ -4,8 +4,10 @@ Every head maps features ``[*B, F]`` to a distribution object with the same smal
 ``sample() -> action``, ``mode() -> action``, ``log_prob(action) -> [*B]`` and
 ``entropy() -> [*B]`` (float32). Action tensors per space:
 
-- ``Box``: float32 ``[*B, A]`` in **unit scale** ``[-1, 1]`` (tanh-squashed Gaussian);
-  :func:`to_env_action` maps them affinely to ``[low, high]`` at the env edge.
+- ``Box``: float32 ``[*B, A]`` in **unit scale**: in ``[-1, 1]`` for the tanh-squashed Gaussian
+  (the default), unbounded for the plain Gaussian (``box_dist="gaussian"``), whose samples are
+  clipped to ``[-1, 1]`` only at the env edge. :func:`to_env_action` clips and maps them
+  affinely to ``[low, high]``.
 - ``Discrete``: int64 ``[*B]`` (index from 0; ``start`` is added by :func:`to_env_action`).
 - ``MultiBinary``: float32 ``[*B, n]`` of 0/1.
 - ``MultiDiscrete``: int64 ``[*B, k]``.
@@ -75,6 +77,37 @@ class SquashedGaussian:
         u = self.mean.unsqueeze(-1) + self.std.unsqueeze(-1) * nodes  # [*B, A, K]
         correction = (_log1m_tanh_sq(u) * weights).sum(-1)
         return (gauss + correction).sum(-1)
+
+
+class Gaussian:
+    """``a ~ N(mean, exp(log_std))`` per dimension, unbounded; ``mean, log_std [*B, A]``.
+
+    The env sees ``clip(a, -1, 1)`` (:func:`to_env_action`), while the log-probability is of the
+    raw sample: the parameterisation of most PPO implementations (RLlib, CleanRL). Unlike the
+    squash, a mean past the bound puts most of the mass on the bound itself, so full thrust or a
+    full turn is one step of the mean away rather than a tail of ``tanh``.
+    """
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor) -> None:
+        self.mean = mean.float()
+        self.log_std = log_std.float()
+        self.std = torch.exp(self.log_std)
+
+    def sample(self) -> torch.Tensor:
+        return self.mean + self.std * torch.randn_like(self.mean)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, action: torch.Tensor) -> torch.Tensor:
+        z = (action.float() - self.mean) / self.std
+        return (-0.5 * z * z - self.log_std - 0.5 * math.log(2.0 * math.pi)).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + 0.5 * math.log(2.0 * math.pi) + self.log_std).sum(-1)
+
+
+BOX_DISTS = ("squashed", "gaussian")
 
 
 class Categorical:
@@ -169,7 +202,9 @@ class ActionHead(nn.Module):
 
     Box log-std is either a state-independent parameter clamped per dimension to
     ``[log_std_min, log_std_max]`` (default) or, with ``state_dependent_std``, a linear
-    function of the features squashed by tanh into the same bounds.
+    function of the features squashed by tanh into the same bounds. ``box_dist`` picks the Box
+    distribution: ``"squashed"`` (:class:`SquashedGaussian`) or ``"gaussian"`` (:class:`Gaussian`,
+    clipped at the env edge).
     """
 
     def __init__(
@@ -180,16 +215,20 @@ class ActionHead(nn.Module):
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
         state_dependent_std: bool = False,
+        box_dist: str = "squashed",
     ) -> None:
         super().__init__()
+        if box_dist not in BOX_DISTS:
+            raise ValueError(f"box_dist must be one of {BOX_DISTS}, got {box_dist!r}")
         self.space = space
+        self.box_dist = box_dist
         self.kind = type(space).__name__
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.state_dependent_std = state_dependent_std
         if isinstance(space, spaces.Dict):
             self.heads = nn.ModuleDict(
                 {
-                    k: ActionHead(s, in_dim, log_std_init, log_std_min, log_std_max, state_dependent_std)
+                    k: ActionHead(s, in_dim, log_std_init, log_std_min, log_std_max, state_dependent_std, box_dist)
                     for k, s in space.spaces.items()
                 }
             )
@@ -225,6 +264,8 @@ class ActionHead(nn.Module):
                 log_std = self.log_std_min + 0.5 * (t + 1.0) * (self.log_std_max - self.log_std_min)
             else:
                 log_std = torch.clamp(self.log_std, self.log_std_min, self.log_std_max).expand_as(mean)
+            if self.box_dist == "gaussian":
+                return Gaussian(mean, log_std)
             return SquashedGaussian(mean, log_std)
         if self.kind == "Discrete":
             return Categorical(self.logits(x))

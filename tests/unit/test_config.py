@@ -38,6 +38,7 @@ def test_yaml_then_overrides(tmp_path):
         ("env.size_x=20", "20 x 100"),
         ("ppo.burn_in=16", "burn_in"),
         ("rollout.env=atari", "atari"),
+        ("model.box_dist=beta", "squashed|gaussian"),
     ],
 )
 def test_bad_input_names_the_problem(override, fragment):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from echelon.model.distributions import SQUASH_EPS, ActionHead, Categorical, SquashedGaussian, to_env_action
+from echelon.model.distributions import SQUASH_EPS, ActionHead, Categorical, Gaussian, SquashedGaussian, to_env_action
 
 
 def _cdf_squashed(a, mean, std):
@@ -48,6 +48,31 @@ def test_squashed_entropy_matches_monte_carlo():
     # The squash correction is negative: the squashed entropy is below the Gaussian one.
     gauss = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum()
     assert d.entropy().item() < gauss.item()
+
+
+def test_plain_gaussian_matches_torch_and_is_clipped_only_at_the_env_edge():
+    mean, log_std = torch.tensor([[0.5, -2.0, 0.0]]), torch.tensor([[-0.3, 0.2, 0.0]])
+    d = Gaussian(mean, log_std)
+    ref = torch.distributions.Normal(mean, log_std.exp())
+    a = torch.tensor([[1.7, -0.4, 0.0]])
+    torch.testing.assert_close(d.log_prob(a), ref.log_prob(a).sum(-1))
+    torch.testing.assert_close(d.entropy(), ref.entropy().sum(-1))
+    torch.testing.assert_close(d.mode(), mean)
+    head = ActionHead(spaces.Box(-2.0, 4.0, (3,)), 4, log_std_init=0.0, box_dist="gaussian")
+    with torch.no_grad():
+        head.mean.bias.copy_(torch.tensor([3.0, -3.0, 0.5]))
+    dist = head(torch.zeros(4000, 4))
+    assert isinstance(dist, Gaussian)
+    raw = dist.sample()
+    # Raw samples leave [-1, 1] (the log-prob is of them); the env gets them clipped and scaled.
+    assert raw.abs().max().item() > 2.0
+    env = to_env_action(head.space, raw)
+    assert env.min() >= -2.0 and env.max() <= 4.0
+    # A mean of 3 std-1 puts ~98% of the mass on the upper bound.
+    assert (env[:, 0] == 4.0).mean() == pytest.approx(0.977, abs=0.02)
+    assert (env[:, 1] == -2.0).mean() == pytest.approx(0.977, abs=0.02)
+    with pytest.raises(ValueError, match="box_dist"):
+        ActionHead(spaces.Box(-1, 1, (2,)), 4, box_dist="beta")
 
 
 def test_log_std_clamped_per_dimension():
