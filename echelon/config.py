@@ -270,6 +270,13 @@ class PPOConfig:
     recompute_adv: bool = False
     # Weight of the next-observation prediction loss (used when model.aux_next_obs is on).
     aux_coef: float = 0.1
+    # Imitation of a teacher (Echelon: the scripted heuristic at full strength, asked what it
+    # would do in every learning row): bc_coef times the loss of the teacher's actions under the
+    # policy (negative log-likelihood of the discrete parts, half the squared error of the Box
+    # means), decaying linearly to 0 at bc_env_steps env steps (null = held). 0 = off. A prior
+    # that starts the policy fighting as the heuristic does; PPO then improves on it.
+    bc_coef: float = 0.0
+    bc_env_steps: Optional[int] = None
     norm_adv: bool = True
     norm_obs: bool = True
     norm_returns: bool = True
@@ -298,6 +305,9 @@ class PPOConfig:
         )
         _check(self.critic_lr is None or self.critic_lr > 0, f"ppo.critic_lr must be > 0 or null, got {self.critic_lr}")
         _check(self.aux_coef >= 0, f"ppo.aux_coef must be >= 0, got {self.aux_coef}")
+        _check(self.bc_coef >= 0, f"ppo.bc_coef must be >= 0, got {self.bc_coef}")
+        _check(self.bc_env_steps is None or self.bc_env_steps > 0,
+               f"ppo.bc_env_steps must be > 0 or null, got {self.bc_env_steps}")
         _check(self.epochs >= 1, f"ppo.epochs must be >= 1, got {self.epochs}")
         _check(self.num_minibatches >= 1, f"ppo.num_minibatches must be >= 1, got {self.num_minibatches}")
         _check(self.bptt_len >= 1, f"ppo.bptt_len must be >= 1, got {self.bptt_len}")
@@ -652,6 +662,9 @@ class TrainConfig:
         _check(self.eval.every == 0 or echelon,
                f"eval.every > 0 plays Echelon matches against the heuristic; rollout.env is {self.rollout.env!r}")
         _check_curriculum(self.curriculum, self.env, self.ray, self.learner, echelon, self.rollout.env)
+        _check(self.ppo.bc_coef == 0 or echelon,
+               f"ppo.bc_coef > 0 imitates Echelon's heuristic, which rollout.env {self.rollout.env!r} does not have; "
+               "set ppo.bc_coef=0")
 
 
 def _check_curriculum(cur: CurriculumConfig, e: EnvConfig, rcfg: RayConfig, lcfg: LearnerConfig, echelon: bool,

@@ -95,6 +95,39 @@ class EchelonVecEnv:
         self._part_sums = np.zeros((num_envs, A, len(REWARD_PARTS)), np.float64)
         self._team_rows = {name: np.nonzero(sim.team[self.controlled] == t)[0] for t, name in enumerate(WINNERS[:2])}
         self._occupancy: Optional[OccupancyGrid] = None
+        self._teacher: Optional[HeuristicController] = None
+        self._teacher_act: Optional[dict] = None
+
+    def teacher_actions(self) -> dict[str, np.ndarray]:
+        """What the scripted heuristic, at full strength, would do in every controlled row now.
+
+        ``{key: [R, ...]}`` in the policy's action format (``move``/``comm`` float32 in [-1, 1],
+        ``trigger`` float32 0/1, the discrete parts int64), for the observation the last
+        ``reset``/``step`` returned: the imitation target of ``ppo.bc_coef``. The controller
+        writes the controlled mechs' ``sim.act_*``, which the next ``step`` overwrites with the
+        policy's actions before anything reads them; the heuristic team's slots are untouched.
+        At fire probability 1 its coin never fails, so no random draw is involved. The arrays
+        are reused by the next call.
+        """
+        sim, C = self.sim, self.controlled
+        if self._teacher is None:
+            mask = np.zeros(sim.M, bool)
+            mask[C] = True
+            self._teacher = HeuristicController(sim, mask, 1.0)
+            self._teacher_act = {
+                k: np.zeros((self.num_rows, *shape), np.float32 if kind in ("box", "binary") else np.int64)
+                for k, (shape, kind, _, _) in ACTION_SPECS.items()
+            }
+        self._teacher.act()
+        out = self._teacher_act
+        self._rows(sim.act_move, out["move"])
+        self._rows(sim.act_trigger, out["trigger"])
+        self._rows(sim.act_target, out["target"])
+        self._rows(sim.act_ewar, out["ewar"])
+        self._rows(sim.act_sort, out["sort"])
+        self._rows(sim.act_hostile, out["hostile_only"])
+        self._rows(sim.act_comm, out["comm"])
+        return out
 
     def track_occupancy(self, on: bool = True) -> None:
         """Count living mech-steps per map cell per match; finished episodes then carry ``occupancy``

@@ -33,6 +33,8 @@ LEARNER_KEYS = {
     "lr": N.TRAIN_LR,
     "critic_lr": N.TRAIN_CRITIC_LR,
     "aux_loss": N.TRAIN_AUX_LOSS,
+    "bc_loss": N.TRAIN_BC_LOSS,
+    "bc_coef": N.TRAIN_BC_COEF,
     "grad_norm": N.TRAIN_GRAD_NORM,
     "entropy": N.TRAIN_ENTROPY,
     "approx_kl": N.TRAIN_APPROX_KL,

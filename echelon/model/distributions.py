@@ -191,6 +191,23 @@ class DictDistribution:
         return sum(d.entropy() for d in self.parts.values())
 
 
+def imitation_loss(dist, target) -> torch.Tensor:
+    """Loss ``[*B]`` of ``target`` actions (a teacher's, policy format) under ``dist``, summed over parts.
+
+    Discrete, binary and multi-discrete parts: negative log-likelihood. Box parts: half the
+    squared error between the distribution's mode (unit scale; a plain Gaussian's mean is not
+    clipped, so a mean past the bound on the wrong side still gets a gradient) and the target
+    clipped to ``[-1, 1]``, summed over dimensions: it moves the mean and leaves the std to
+    PPO, where a likelihood would shrink the std toward the teacher's deterministic choice and
+    take the exploration PPO needs afterwards.
+    """
+    if isinstance(dist, DictDistribution):
+        return sum(imitation_loss(d, target[k]) for k, d in dist.parts.items())
+    if isinstance(dist, (Gaussian, SquashedGaussian)):
+        return 0.5 * ((dist.mode() - target.float().clamp(-1.0, 1.0)) ** 2).sum(-1)
+    return -dist.log_prob(target)
+
+
 def _init_linear(layer: nn.Linear, gain: float) -> nn.Linear:
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)

@@ -30,7 +30,9 @@ class Fragment:
     ``[T, R]`` (normalised critic value of ``final_obs`` where truncated, else 0); last_obs
     ``[R, D]``, last_episode_start ``[R]``, last_values ``[R]`` (normalised); state0: LSTMState
     of float32 ``[R, H]``; obs_moments: moments of the valid rows of ``obs`` (for the learner's
-    observation normaliser); episodes: finished-episode dicts; env_steps: ``T × num_envs``.
+    observation normaliser); episodes: finished-episode dicts; env_steps: ``T × num_envs``;
+    teacher: the env's teacher actions for each observation, in the layout of ``actions``
+    (``ppo.bc_coef > 0``), else None.
     """
 
     obs: np.ndarray
@@ -51,6 +53,7 @@ class Fragment:
     obs_moments: Moments
     episodes: list = field(default_factory=list)
     env_steps: int = 0
+    teacher: Any = None
 
     @property
     def T(self) -> int:
@@ -76,15 +79,18 @@ class SegmentBuffer:
 
     Tensors (``[L, S]`` unless noted): obs ``[L, S, D]``, actions, logprobs, values (old values,
     normalised with the *current* value statistics), advantages, returns (normalised targets),
-    episode_start, recurrent_valid, loss_mask (bool); h0, c0 ``[S, H]``.
+    episode_start, recurrent_valid, loss_mask (bool); h0, c0 ``[S, H]``; teacher (laid out as
+    actions) when ``teacher`` is set, else None.
     """
 
-    def __init__(self, L: int, S: int, obs_dim: int, action_space: spaces.Space, state_size: int, device) -> None:
+    def __init__(self, L: int, S: int, obs_dim: int, action_space: spaces.Space, state_size: int, device,
+                 teacher: bool = False) -> None:
         self.L, self.S = L, S
         dev = torch.device(device)
         f32 = dict(dtype=torch.float32, device=dev)
         self.obs = torch.zeros(L, S, obs_dim, **f32)
         self.actions = _action_storage(action_space, L, S, dev)
+        self.teacher = _action_storage(action_space, L, S, dev) if teacher else None
         self.logprobs = torch.zeros(L, S, **f32)
         self.values = torch.zeros(L, S, **f32)
         self.advantages = torch.zeros(L, S, **f32)
@@ -101,7 +107,8 @@ class SegmentBuffer:
         def take(x):
             return {k: take(v) for k, v in x.items()} if isinstance(x, dict) else x[:, idx]
 
-        return {
+        out = {} if self.teacher is None else {"teacher": take(self.teacher)}
+        return out | {
             "obs": take(self.obs),
             "actions": take(self.actions),
             "logprobs": take(self.logprobs),

@@ -160,6 +160,14 @@ class Learner:
             return self.adaptive_lr
         return ppo.lr
 
+    def bc_coef(self) -> float:
+        """The imitation weight of this update: ``ppo.bc_coef`` decayed linearly to 0 at
+        ``ppo.bc_env_steps`` env steps (held when that is null)."""
+        ppo = self.cfg.ppo
+        if ppo.bc_env_steps is None:
+            return ppo.bc_coef
+        return ppo.bc_coef * max(0.0, 1.0 - self.env_steps / ppo.bc_env_steps)
+
     def _set_lr(self, lr: float) -> float:
         """Set both groups' rates from the policy's ``lr``; returns the critic's."""
         ppo = self.cfg.ppo
@@ -187,6 +195,8 @@ class Learner:
                 "valid": _to_tensor(f.valid, dev).bool(),
                 "state0": LSTMState(_to_tensor(f.state0.h, dev).float(), _to_tensor(f.state0.c, dev).float()),
             }
+            if f.teacher is not None:
+                t["teacher"] = _to_tensor(f.teacher, dev)
             with torch.no_grad():
                 values = policy.denormalize_value(t["values_n"])
                 adv, ret = compute_gae(
@@ -218,8 +228,10 @@ class Learner:
         layouts = [segment_layout(t["obs"].shape[0], ppo.bptt_len, ppo.burn_in) for t in data]
         S = sum(lay.K * t["obs"].shape[1] for lay, t in zip(layouts, data, strict=False))
         buf = self._buffer
-        if buf is None or buf.S != S or buf.L != ppo.bptt_len:
-            buf = SegmentBuffer(ppo.bptt_len, S, policy.obs_dim, self.action_space, policy.state_size, dev)
+        teacher = all("teacher" in t for t in data)
+        if buf is None or buf.S != S or buf.L != ppo.bptt_len or (buf.teacher is not None) != teacher:
+            buf = SegmentBuffer(ppo.bptt_len, S, policy.obs_dim, self.action_space, policy.state_size, dev,
+                                teacher=teacher)
             self._buffer = buf
         col = 0
         with torch.no_grad():
@@ -228,6 +240,8 @@ class Learner:
                 cols = slice(col, col + n)
                 buf.obs[:, cols] = to_segments(t["obs"], lay)
                 _write_actions(buf.actions, t["actions"], lay, cols)
+                if teacher:
+                    _write_actions(buf.teacher, t["teacher"], lay, cols)
                 buf.logprobs[:, cols] = to_segments(t["logprobs"], lay)
                 buf.values[:, cols] = to_segments(policy.normalize_value(t["values"]), lay)
                 buf.advantages[:, cols] = to_segments(t["advantages"], lay)
@@ -284,6 +298,7 @@ class Learner:
         prepare_s = time.perf_counter() - t_prep
         lr = self._lr()
         critic_lr = self._set_lr(lr)
+        bc_coef = self.bc_coef() if buf.teacher is not None else 0.0
         lrs, critic_lrs = [], []
         # The behaviour data does not change across epochs: its policy/ statistics once, on device.
         batch_stats = batch_policy_stats(buf.advantages, self.policy.denormalize_value(buf.values), buf.actions,
@@ -310,7 +325,7 @@ class Learner:
             for idx in torch.tensor_split(perm, n_mb):
                 timer.start()
                 with autocast:
-                    loss, stats = segment_loss(self.policy, buf.minibatch(idx), ppo, ppo.burn_in)
+                    loss, stats = segment_loss(self.policy, buf.minibatch(idx), ppo, ppo.burn_in, bc_coef)
                 timer.lap("forward")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -369,6 +384,7 @@ class Learner:
             optimizer_steps=self.optimizer_steps,
             kl_early_stop=float(stopped),
             version=float(self.version),
+            **({"bc_coef": bc_coef} if buf.teacher is not None else {}),
             learner_prepare_s=prepare_s,
             learn_s=time.perf_counter() - t_start,
         )

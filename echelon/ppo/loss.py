@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from echelon.model.actor_critic import ActorCritic
+from echelon.model.distributions import imitation_loss
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -84,12 +85,15 @@ def ppo_loss(
 
 
 def segment_loss(
-    policy: ActorCritic, batch: dict, ppo, burn_in: int = 0
+    policy: ActorCritic, batch: dict, ppo, burn_in: int = 0, bc_coef: float = 0.0
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO loss of a minibatch of segments (``batch`` from :meth:`SegmentBuffer.minibatch`).
 
     Unrolls the policy over ``[L, M]`` from ``batch["state0"]``; the first ``burn_in`` steps run
     without gradient and only warm up the state. ``ppo`` is a :class:`~echelon.config.PPOConfig`.
+    With ``batch["teacher"]`` present, ``bc_coef`` times the imitation loss of the teacher's
+    actions (:func:`~echelon.model.distributions.imitation_loss`, masked mean) is added and
+    reported as ``bc_loss`` (also at weight 0, so its fall can be watched after the decay).
     """
     obs, es, rv = batch["obs"], batch["episode_start"], batch["recurrent_valid"]
     state = batch["state0"]
@@ -127,6 +131,11 @@ def segment_loss(
         )
         loss = loss + ppo.aux_coef * aux
         stats["aux_loss"] = aux.detach()
+    if "teacher" in batch:
+        bc = masked_mean(imitation_loss(out.dist, tail(batch["teacher"])), batch["loss_mask"][burn_in:])
+        if bc_coef > 0:
+            loss = loss + bc_coef * bc
+        stats["bc_loss"] = bc.detach()
     return loss, stats
 
 

@@ -63,6 +63,14 @@ class RolloutCollector:
         self.episode_start = np.zeros((T, R), bool)
         self.final_values = np.zeros((T, R), np.float32)
         self.next_obs = np.array(env.reset(seed=cfg.seed if seed is None else seed), dtype=np.float32)
+        # Imitation targets (ppo.bc_coef): the env's teacher asked about each observation.
+        self.teacher = None
+        if cfg.ppo.bc_coef > 0:
+            if not hasattr(env, "teacher_actions"):
+                raise ValueError(f"ppo.bc_coef > 0 needs an env with a teacher; {type(env).__name__} has none: "
+                                 "set ppo.bc_coef=0")
+            self.teacher = empty_action_buffer(env.single_action_space, (T, R))
+            self.next_teacher = _copy(env.teacher_actions())
         self.next_episode_start = np.ones(R, bool)
         self.state = policy.initial_state(R)
         self.opponents = None  # see the module docstring (arena training)
@@ -90,6 +98,9 @@ class RolloutCollector:
         for t in range(self.T):
             self.obs[t] = self.next_obs
             self.episode_start[t] = self.next_episode_start
+            if self.teacher is not None:
+                for k, v in self.next_teacher.items():
+                    self.teacher[k][t] = v.reshape(self.teacher[k][t].shape)
             obs_t = torch.from_numpy(self.obs[t])
             t0 = clock()
             action, logprob, value, self.state = policy.act(obs_t, self.state, torch.from_numpy(self.episode_start[t]))
@@ -122,6 +133,9 @@ class RolloutCollector:
             # The env reuses its output buffers: copy into ours, no new arrays per step.
             np.copyto(self.next_obs, obs, casting="unsafe")
             np.copyto(self.next_episode_start, info["episode_start"], casting="unsafe")
+            if self.teacher is not None:
+                for k, v in env.teacher_actions().items():
+                    np.copyto(self.next_teacher[k], v)
             if self.opponents is not None:
                 self.opponents.finish(info.get("episodes", ()))
             episodes.extend(info.get("episodes", ()))
@@ -150,4 +164,5 @@ class RolloutCollector:
             obs_moments=moments(self.obs.reshape(self.T * self.R, -1), valid_rows),
             episodes=episodes,
             env_steps=self.T * self.num_envs,
+            teacher=None if self.teacher is None else _copy(self.teacher),
         )

@@ -71,3 +71,27 @@ def test_fire_prob_setter_rejects_values_outside_0_1(bad):
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
         env.set_heuristic_weapon_fire_prob(bad)
     assert env.heuristic.fire_prob == before
+
+
+def test_teacher_actions_replay_the_heuristic_driving_the_policy_team():
+    """Blue driven by ``teacher_actions`` plays as blue driven by the heuristic itself (up to the
+    float32 rounding of the policy format's move values)."""
+    cfg = EnvConfig(packs_per_team=1, size_x=40, size_y=40, heuristic_weapon_fire_prob=1.0)
+    taught = EchelonVecEnv(cfg, num_envs=3)
+    scripted = EchelonVecEnv(EnvConfig(**{**cfg.__dict__, "blue": "heuristic"}), num_envs=3)
+    taught.reset(seed=11)
+    scripted.reset(seed=11)
+    blue = taught.controlled
+    shots = 0
+    for _ in range(40):
+        act = {k: v.copy() for k, v in taught.teacher_actions().items()}
+        assert act["move"].shape == (taught.num_rows, 4) and act["trigger"].dtype == np.float32
+        taught.step(act)
+        scripted.step(None)
+        np.testing.assert_array_equal(taught.sim.act_trigger[:, blue], scripted.sim.act_trigger[:, blue])
+        np.testing.assert_allclose(taught.sim.act_move[:, blue], scripted.sim.act_move[:, blue], atol=1e-3)
+        np.testing.assert_array_equal(taught.sim.act_ewar[:, blue], scripted.sim.act_ewar[:, blue])
+        np.testing.assert_allclose(taught.sim.pos, scripted.sim.pos, atol=1e-3)
+        np.testing.assert_allclose(taught.sim.hp, scripted.sim.hp, atol=1e-3)
+        shots += int(act["trigger"][:, [0, 2, 3]].sum())
+    assert shots > 0

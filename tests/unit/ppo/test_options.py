@@ -2,9 +2,10 @@
 
 import dataclasses
 
+import pytest
 import torch
 
-from echelon.config import load_config
+from echelon.config import ConfigError, load_config
 from echelon.env.adapters import make_vector_env
 from echelon.model.actor_critic import build_policy
 from echelon.ppo.learner import Learner
@@ -103,3 +104,38 @@ def test_aux_head_adds_its_loss_and_trains():
     assert not torch.equal(before, learner.policy.next_obs_head.weight)
     default = load_config(None, [])
     assert not default.model.aux_next_obs
+
+
+def _echelon_cfg(*overrides):
+    return load_config(None, [
+        "rollout.env=echelon", "rollout.num_envs=2", "rollout.fragment_len=16", "env.packs_per_team=1",
+        "env.size_x=40", "env.size_y=40", "env.heuristic_weapon_fire_prob=1.0", "model.hidden_size=32",
+        "model.lstm_size=16", "model.slot_size=16", "model.box_dist=gaussian", "ppo.bptt_len=8", "ppo.epochs=4",
+        "ppo.num_minibatches=1", "ppo.target_kl=null", "learner.device=cpu", *overrides,
+    ])
+
+
+def test_imitation_of_the_heuristic_moves_the_policy_toward_its_actions():
+    cfg = _echelon_cfg("ppo.bc_coef=1.0", "ppo.bc_env_steps=320", "ppo.ent_coef=0.0", "ppo.lr=0.01")
+    learner, collector = _setup(cfg)
+    frag = collector.sample()
+    # The fragment carries the teacher's action for every observation, in the policy's layout.
+    assert frag.teacher["trigger"].shape == frag.actions["trigger"].shape == (16, 10, 5)
+    assert set(frag.teacher) == set(frag.actions)
+    coefs, losses = [], []
+    for _ in range(8):
+        out = learner.update([frag])
+        coefs.append(out["bc_coef"])
+        losses.append(out["bc_loss"])
+    # Linear decay from 1.0 toward 0 at 320 env steps (32 per update).
+    assert coefs == pytest.approx([1.0 - 0.1 * k for k in range(8)])
+    assert losses[-1] < 0.7 * losses[0], losses
+    # Without the weight the same data leaves the imitation loss where it was.
+    learner0, collector0 = _setup(_echelon_cfg("ppo.ent_coef=0.0"))
+    frag0 = collector0.sample()
+    assert frag0.teacher is None and "bc_loss" not in learner0.update([frag0])
+
+
+def test_imitation_needs_an_env_with_a_teacher():
+    with pytest.raises(ConfigError, match="bc_coef"):
+        _cfg("ppo.bc_coef=0.5")
