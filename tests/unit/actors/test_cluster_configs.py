@@ -129,6 +129,9 @@ def test_local_run_config():
     # in the run's own league; the heuristic-only baseline keeps the fire-probability ramp.
     assert local.league.path == "run" and local.league.self_play and local.league.heuristic_fraction == 0.5
     assert local.league.fixed_fire_probs == [1.0] and local.ray.curriculum_fire_prob_start is None
+    # ... starting from an imitation of the heuristic that fades out by half the run.
+    assert local.ppo.bc_coef > 0 and local.ppo.bc_env_steps == local.learner.total_env_steps // 2
+    assert local.model.box_dist == "gaussian"
     baseline = load_config(REPO / "ray_configs" / "heuristic_only.yaml")
     assert baseline.league.path is None
     assert baseline.ray.curriculum_fire_prob_start < baseline.env.heuristic_weapon_fire_prob
