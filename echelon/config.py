@@ -212,7 +212,8 @@ class ModelConfig:
         _check(self.lstm_size > 0, f"model.lstm_size must be > 0, got {self.lstm_size}")
         _check(self.slot_size > 0, f"model.slot_size must be > 0, got {self.slot_size}")
         _check(self.encoder in ("auto", "mlp", "set"), f"model.encoder must be auto|mlp|set, got {self.encoder!r}")
-        _check(self.box_dist in ("squashed", "gaussian"), f"model.box_dist must be squashed|gaussian, got {self.box_dist!r}")
+        _check(self.box_dist in ("squashed", "gaussian"),
+               f"model.box_dist must be squashed|gaussian, got {self.box_dist!r}")
         _check(
             self.log_std_min < self.log_std_max,
             f"model.log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}",
