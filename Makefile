@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.echelon-installed
 
-.PHONY: install test train bench bench-rllib bench-metrics learn learn-long clean
+.PHONY: install test train learn-echelon bench bench-rllib bench-metrics learn learn-long clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(PY) scripts/train_distributed.py
+
+# The long Echelon recipe (ray_configs/learn_echelon.yaml): about 100 minutes on 2 cores, then
+# evaluate its last checkpoint with scripts/eval_policy.py (docs/learning.md, "The long recipe").
+learn-echelon: $(STAMP)
+	$(PY) scripts/train_distributed.py --config ray_configs/learn_echelon.yaml --address local \
+		--run-dir runs/learn-echelon-$$(date +%Y%m%d-%H%M%S)
 
 # Benchmarks print JSON; record figures in docs/benchmarks.md. OMP_NUM_THREADS=1 keeps the
 # env benchmark on one core.

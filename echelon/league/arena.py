@@ -60,17 +60,23 @@ class LeagueSet:
 
 def check_arena_config(cfg: TrainConfig) -> None:
     """Raise ``ValueError`` unless ``cfg`` can train in the arena (Echelon, blue = policy, no
-    curriculum: heuristic opponents play at their league entries' fire probabilities)."""
+    fire-probability curriculum: heuristic opponents play at their league entries' fire
+    probabilities; curriculum stages over map size and packs are fine)."""
     if cfg.rollout.env != "echelon":
         raise ValueError(f"league.path is set but rollout.env is {cfg.rollout.env!r}; arena training plays "
                          "Echelon matches: use rollout.env=echelon or drop league.path")
     if cfg.env.blue != "policy":
         raise ValueError(f"league.path is set but env.blue is {cfg.env.blue!r}; the learner plays blue in "
                          "the arena: set env.blue=policy")
-    if cfg.curriculum.stages:
-        raise ValueError("league.path is set but so is curriculum.stages; in the arena the heuristic plays at its "
-                         "league entries' fire probabilities (league.fixed_fire_probs) on the configured map: "
-                         "set curriculum.stages=[]")
+    # Map size and packs ranges apply to every match whoever the opponent is; a fire probability
+    # would not: the arena's heuristic opponents play at their league entries' probabilities.
+    fired = [i for i, s in enumerate(cfg.curriculum.stages)
+             if s.weapon_fire_prob is not None or s.weapon_fire_prob_end is not None]
+    if fired:
+        raise ValueError(f"league.path is set but curriculum.stages {fired} set weapon_fire_prob; in the arena the "
+                         "heuristic plays at its league entries' fire probabilities (league.fixed_fire_probs): "
+                         "drop weapon_fire_prob and weapon_fire_prob_end from the stages (size_range and "
+                         "packs_range may stay)")
     if cfg.ray.curriculum_fire_prob_start is not None:
         raise ValueError("league.path is set but so is ray.curriculum_fire_prob_start; in the arena the heuristic "
                          "plays at its league entries' fire probabilities (league.fixed_fire_probs): set "

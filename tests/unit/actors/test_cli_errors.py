@@ -74,7 +74,7 @@ def _league_case(name: str, tmp: Path) -> tuple[list[str], str]:
         return ["--serial", "--config", str(SMOKE), "--set", "league.path=l.json"], "needs the Ray trainer"
     if name == "league_curriculum":
         League.create(tmp / "l.json", env_signature(load_config(SMOKE)), [1.0])
-        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}"], "set curriculum.stages=[]"
+        return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'l.json'}"], "drop weapon_fire_prob"
     if name == "league_missing":
         return ["--config", str(SMOKE), "--set", f"league.path={tmp / 'none.json'}",
                 "--set", "curriculum.stages=[]"], "no league file at"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from echelon.actors.rollout_worker import build_collector
-from echelon.config import config_to_dict, load_config
+from echelon.config import CurriculumConfig, CurriculumStage, config_to_dict, load_config
 from echelon.env.actions import random_actions
 from echelon.env.vec_env import EchelonVecEnv
 from echelon.league.arena import Arena, LeagueSet, arena_config, match_results
@@ -71,8 +71,16 @@ def test_arena_config_makes_red_policy_rows_and_refuses_other_envs():
         arena_config(_cfg("env.blue=heuristic", "env.red=policy"))
     with pytest.raises(ValueError, match="set ray.curriculum_fire_prob_start=null"):
         arena_config(_cfg("ray.curriculum_fire_prob_start=0.2"))
-    with pytest.raises(ValueError, match="set curriculum.stages=\\[\\]"):
-        arena_config(load_config(SMOKE, ARENA[:-1]))  # smoke.yaml's own stages
+    with pytest.raises(ValueError, match=r"curriculum.stages \[0, 1, 2\] set weapon_fire_prob"):
+        arena_config(load_config(SMOKE, ARENA[:-1]))  # smoke.yaml's own stages ramp the fire probability
+    # Stages over the map size and packs alone apply to every match, whoever the opponent is.
+    ranged = dataclasses.replace(cfg, curriculum=CurriculumConfig(stages=[
+        CurriculumStage(size_range=[32, 32], packs_range=[1, 1], until_fraction=0.5), CurriculumStage()]))
+    assert arena_config(ranged).env.red == "policy"
+    fired = dataclasses.replace(cfg, curriculum=CurriculumConfig(stages=[
+        CurriculumStage(size_range=[32, 32], until_fraction=0.5), CurriculumStage(weapon_fire_prob=0.5)]))
+    with pytest.raises(ValueError, match=r"curriculum.stages \[1\] set weapon_fire_prob.*size_range and packs_range"):
+        arena_config(fired)
     with pytest.raises(ValueError, match="neither a fire probability nor weights"):
         LeagueSet(1, OpponentSampler(("a",), (1.0,), ("candidate",)))
 
