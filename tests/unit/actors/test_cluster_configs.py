@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from echelon.config import load_config
+from echelon.config import EnvConfig, load_config
+from echelon.league.arena import arena_config
 
 REPO = Path(__file__).resolve().parents[3]
 CLUSTER_FILES = sorted((REPO / "cluster").glob("*.yaml"))
@@ -116,7 +117,8 @@ def test_no_file_binds_the_dashboard_publicly_or_holds_a_secret():
     assert "0.0.0.0" not in "".join(p.read_text() for p in CLUSTER_FILES)
 
 
-@pytest.mark.parametrize("name", ["local", "heuristic_only", "smoke", "cluster", "cartpole", "bench_vs_rllib", "arena"])
+@pytest.mark.parametrize("name", ["local", "heuristic_only", "smoke", "cluster", "cartpole", "bench_vs_rllib", "arena",
+                                  "learn_echelon"])
 def test_run_configs_load(name):
     cfg = load_config(REPO / "ray_configs" / f"{name}.yaml")
     assert cfg.learner.total_env_steps > 0
@@ -135,3 +137,16 @@ def test_local_run_config():
     baseline = load_config(REPO / "ray_configs" / "heuristic_only.yaml")
     assert baseline.league.path is None
     assert baseline.ray.curriculum_fire_prob_start < baseline.env.heuristic_weapon_fire_prob
+
+
+def test_learn_echelon_config():
+    # make learn-echelon: the batch sized for 10v10 on 100 x 100, 5v5 on 40 x 40 first, then every
+    # layout in between; the arena (league.path: run) takes stages over sizes and packs.
+    cfg = load_config(REPO / "ray_configs" / "learn_echelon.yaml")
+    assert (cfg.env.packs_per_team, cfg.env.size_x, cfg.env.size_y) == (2, 100, 100)
+    assert cfg.env.episode_seconds == EnvConfig().episode_seconds
+    first, last = cfg.curriculum.stages
+    assert first.size_range == [40, 40] and first.packs_range == [1, 1] and first.until_fraction == 0.2
+    assert last.size_range == [40, 100] and last.packs_range == [1, 2]
+    assert arena_config(cfg).env.red == "policy"
+    assert 0 < cfg.ppo.bc_env_steps < cfg.learner.total_env_steps
