@@ -66,6 +66,7 @@ from echelon.metrics.records import (
     update_record,
 )
 from echelon.metrics.schema import make_trace_id, new_run_id
+from echelon.ppo.learner import bc_weight
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,9 @@ class Orchestrator:
             return
         self.parked.discard(i)
         push = self.curriculum.push() if self.curriculum is not None else None
-        self.workers.sample(i, self.learner_version, self.weights_ref, push)
+        # The teacher's actions only while the imitation weight has not decayed to 0.
+        teacher = bc_weight(self.cfg.ppo, self.counters.env_steps) > 0
+        self.workers.sample(i, self.learner_version, self.weights_ref, push, teacher)
 
     def _on_fragment(self, frag_ref: Any) -> None:
         """Take a fragment that reached this node: keep it on this node, pool it, re-arm its worker.

@@ -178,8 +178,11 @@ class RolloutWorker:
         arena = self.collector.opponents
         return arena.report() if arena is not None else None
 
-    def sample(self) -> tuple[FragmentHeader, Any]:
+    def sample(self, teacher: bool = True) -> tuple[FragmentHeader, Any]:
         """One fragment ``[T, R, ...]`` and a small header the driver reads without the arrays.
+
+        ``teacher``: whether to record the teacher's actions (``ppo.bc_coef``; the driver stops
+        asking once the imitation weight has decayed to 0; see ``RolloutCollector.sample``).
 
         Called with ``num_returns=2``: the driver reads the header (version, sizes, the node the
         fragment was stored on, this process's incarnation) and takes ownership of the fragment as
@@ -195,7 +198,7 @@ class RolloutWorker:
         try:
             if self.cfg.rollout.debug_fail_sample == self.samples:
                 raise RuntimeError("rollout.debug_fail_sample: this sample fails on purpose (tests only)")
-            frag = self.collector.sample()
+            frag = self.collector.sample(teacher=teacher)
         except Exception:  # an env or policy failure of any kind: report it with a receipt, start afresh
             return self._failed(traceback.format_exc()), None
         sample_s = time.perf_counter() - t0

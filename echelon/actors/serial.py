@@ -126,7 +126,7 @@ def train_serial(
         while counters.env_steps < cfg.learner.total_env_steps:
             collector.set_weights(*learner.get_weights())
             t_sample = time.perf_counter()
-            fragment = collector.sample()
+            fragment = collector.sample(teacher=learner.bc_coef() > 0)
             wait_s = time.perf_counter() - t_sample  # the learner waits for the one collector
             hub.add_fragment(*reporter.report(fragment))
             stats = measured_update(learner, [fragment])

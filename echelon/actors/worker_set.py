@@ -91,9 +91,11 @@ class WorkerSet:
     def waiting_for_retry(self) -> bool:
         return bool(self.retry_at)
 
-    def sample(self, i: int, version: int, weights_ref: Any, curriculum: Optional[tuple[int, dict]] = None) -> None:
+    def sample(self, i: int, version: int, weights_ref: Any, curriculum: Optional[tuple[int, dict]] = None,
+               teacher: bool = True) -> None:
         """Send weights / curriculum ``(tag, params)`` if stale, then queue the next ``sample``
-        (actor calls run in order, so that fragment is sampled with them)."""
+        (actor calls run in order, so that fragment is sampled with them); ``teacher``: whether
+        that fragment records the teacher's actions."""
         w = self.workers[i]
         if w.version != version:
             w.handle.set_weights.remote(version, weights_ref)
@@ -105,7 +107,7 @@ class WorkerSet:
         if self.league is not None and w.league != self.league[0]:
             w.handle.set_league.remote(self.league[1])
             w.league = self.league[0]
-        header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote()
+        header_ref, frag_ref = w.handle.sample.options(num_returns=2).remote(teacher)
         # Keyed by the fragment: ray.wait (fetch_local) reports it ready once it is on this node.
         self.inflight[frag_ref] = (i, header_ref)
 

@@ -89,6 +89,15 @@ def measured_update(learner: "Learner", fragments: list[Fragment]) -> dict[str, 
     return stats
 
 
+
+def bc_weight(ppo, env_steps: int) -> float:
+    """The imitation weight after ``env_steps`` env steps: ``ppo.bc_coef`` decayed linearly to 0 at
+    ``ppo.bc_env_steps`` (held when that is null). Once it is 0 the workers stop recording the
+    teacher's actions (the driver asks them not to)."""
+    if ppo.bc_env_steps is None:
+        return ppo.bc_coef
+    return ppo.bc_coef * max(0.0, 1.0 - env_steps / ppo.bc_env_steps)
+
 class Learner:
     """Owns the policy being trained, its Adam optimiser and the update counters.
 
@@ -161,12 +170,8 @@ class Learner:
         return ppo.lr
 
     def bc_coef(self) -> float:
-        """The imitation weight of this update: ``ppo.bc_coef`` decayed linearly to 0 at
-        ``ppo.bc_env_steps`` env steps (held when that is null)."""
-        ppo = self.cfg.ppo
-        if ppo.bc_env_steps is None:
-            return ppo.bc_coef
-        return ppo.bc_coef * max(0.0, 1.0 - self.env_steps / ppo.bc_env_steps)
+        """The imitation weight of this update (:func:`bc_weight` at the learner's env steps)."""
+        return bc_weight(self.cfg.ppo, self.env_steps)
 
     def _set_lr(self, lr: float) -> float:
         """Set both groups' rates from the policy's ``lr``; returns the critic's."""

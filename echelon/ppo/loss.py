@@ -93,7 +93,8 @@ def segment_loss(
     without gradient and only warm up the state. ``ppo`` is a :class:`~echelon.config.PPOConfig`.
     With ``batch["teacher"]`` present, ``bc_coef`` times the imitation loss of the teacher's
     actions (:func:`~echelon.model.distributions.imitation_loss`, masked mean) is added and
-    reported as ``bc_loss`` (also at weight 0, so its fall can be watched after the decay).
+    reported as ``bc_loss``. Once ``ppo.bc_env_steps`` have passed, the training loops stop asking
+    the collectors for the teacher's actions, so neither is computed any more.
     """
     obs, es, rv = batch["obs"], batch["episode_start"], batch["recurrent_valid"]
     state = batch["state0"]

@@ -71,6 +71,7 @@ class RolloutCollector:
                                  "set ppo.bc_coef=0")
             self.teacher = empty_action_buffer(env.single_action_space, (T, R))
             self.next_teacher = _copy(env.teacher_actions())
+        self.teacher_current = self.teacher is not None  # next_teacher answers for next_obs
         self.next_episode_start = np.ones(R, bool)
         self.state = policy.initial_state(R)
         self.opponents = None  # see the module docstring (arena training)
@@ -82,8 +83,13 @@ class RolloutCollector:
         self.version = int(version)
 
     @torch.inference_mode()
-    def sample(self) -> Fragment:
+    def sample(self, teacher: bool = True) -> Fragment:
         """``T`` env steps → :class:`Fragment` (see docs/interfaces.md).
+
+        ``teacher=False`` skips the teacher's actions (``ppo.bc_coef``) for this fragment, whose
+        ``teacher`` is then None: the driver asks for that once the imitation weight has decayed to
+        0, so the workers stop paying for a target nobody trains on. Asked again later, the teacher
+        answers for the current observations first.
 
         Runs under ``torch.inference_mode`` (no autograd bookkeeping at all, cheaper than
         ``no_grad`` per op); nothing computed here is used in a backward pass: the fragment
@@ -95,10 +101,15 @@ class RolloutCollector:
         self.final_values[:] = 0.0
         clock = time.perf_counter
         infer_s = step_s = 0.0
+        use_teacher = self.teacher is not None and teacher
+        if use_teacher and not self.teacher_current:
+            for k, v in self.env.teacher_actions().items():
+                np.copyto(self.next_teacher[k], v)
+        self.teacher_current = use_teacher
         for t in range(self.T):
             self.obs[t] = self.next_obs
             self.episode_start[t] = self.next_episode_start
-            if self.teacher is not None:
+            if use_teacher:
                 for k, v in self.next_teacher.items():
                     self.teacher[k][t] = v.reshape(self.teacher[k][t].shape)
             obs_t = torch.from_numpy(self.obs[t])
@@ -133,7 +144,7 @@ class RolloutCollector:
             # The env reuses its output buffers: copy into ours, no new arrays per step.
             np.copyto(self.next_obs, obs, casting="unsafe")
             np.copyto(self.next_episode_start, info["episode_start"], casting="unsafe")
-            if self.teacher is not None:
+            if use_teacher:
                 for k, v in env.teacher_actions().items():
                     np.copyto(self.next_teacher[k], v)
             if self.opponents is not None:
@@ -164,5 +175,5 @@ class RolloutCollector:
             obs_moments=moments(self.obs.reshape(self.T * self.R, -1), valid_rows),
             episodes=episodes,
             env_steps=self.T * self.num_envs,
-            teacher=None if self.teacher is None else _copy(self.teacher),
+            teacher=_copy(self.teacher) if use_teacher else None,
         )

@@ -182,13 +182,18 @@ def test_red_plays_league_opponents_per_copy_and_their_rows_never_reach_the_loss
 def test_arena_run_snapshots_into_the_league_and_logs_league_metrics(local_ray, league_file, tmp_path):
     # The run rewrites its league: play a copy (with its checkpoints) and keep the module's pristine.
     path = shutil.copytree(league_file.parent, tmp_path / "league") / league_file.name
-    cfg = _cfg(path, "league.snapshot_every=2", "learner.total_env_steps=512", "learner.checkpoint_every=4")
+    # With an imitation prior that fades at 256 env steps (update 2 of 4): the driver stops asking
+    # the worker for the teacher's actions once it has, so the last updates train without it.
+    cfg = _cfg(path, "league.snapshot_every=2", "learner.total_env_steps=512", "learner.checkpoint_every=4",
+               "ppo.bc_coef=0.5", "ppo.bc_env_steps=256")
     run_dir = tmp_path / "run"
     result = Orchestrator(cfg, run_dir).run()
     assert result.stopped_by == "done" and result.counters["update"] == 4
 
     ups = updates_of(read_log(run_dir))
     assert [r[N.TRAIN_UPDATE] for r in ups] == [1, 2, 3, 4]
+    assert ups[0][N.TRAIN_BC_COEF] == 0.5 and np.isfinite(ups[0][N.TRAIN_BC_LOSS])
+    assert N.TRAIN_BC_LOSS not in ups[-1] and N.TRAIN_BC_COEF not in ups[-1]
     for r in ups:
         assert r[N.LEAGUE_POOL_SIZE] >= 2  # c1, c2 (the learner's own snapshot is kept out)
         if r[N.LEAGUE_WINDOW_MATCHES]:

@@ -2,13 +2,14 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from echelon.config import ConfigError, load_config
 from echelon.env.adapters import make_vector_env
 from echelon.model.actor_critic import build_policy
-from echelon.ppo.learner import Learner
+from echelon.ppo.learner import Learner, bc_weight
 from echelon.ppo.loss import next_obs_loss, segment_loss
 from echelon.ppo.rollout import RolloutCollector
 
@@ -134,6 +135,30 @@ def test_imitation_of_the_heuristic_moves_the_policy_toward_its_actions():
     learner0, collector0 = _setup(_echelon_cfg("ppo.ent_coef=0.0"))
     frag0 = collector0.sample()
     assert frag0.teacher is None and "bc_loss" not in learner0.update([frag0])
+
+
+def test_collector_skips_the_teacher_when_asked_and_answers_for_the_current_obs_again():
+    # Once the imitation weight has decayed the driver stops asking for the teacher's actions;
+    # the fragments are otherwise the same, and asked again the teacher answers for the
+    # observations the collector now holds (same as a collector that never stopped).
+    cfg = _echelon_cfg("ppo.bc_coef=1.0", "ppo.bc_env_steps=64")
+    learner, a = _setup(cfg)
+    _, b = _setup(cfg)
+    torch.manual_seed(1)
+    frags_a = [a.sample(teacher=t) for t in (True, False, True)]
+    torch.manual_seed(1)
+    frags_b = [b.sample() for _ in range(3)]
+    assert frags_a[1].teacher is None and all(f.teacher is not None for f in frags_b)
+    for fa, fb in zip(frags_a, frags_b, strict=True):
+        np.testing.assert_array_equal(fa.obs, fb.obs)
+        np.testing.assert_array_equal(fa.actions["move"], fb.actions["move"])
+    for k in frags_b[2].teacher:
+        np.testing.assert_array_equal(frags_a[2].teacher[k], frags_b[2].teacher[k])
+    assert bc_weight(cfg.ppo, 32) == pytest.approx(0.5) and bc_weight(cfg.ppo, 64) == 0.0
+    # The learner takes fragments with and without the teacher in turn (its buffer follows).
+    outs = [learner.update([f]) for f in frags_a]
+    assert ["bc_loss" in o for o in outs] == [True, False, True]
+    assert all(np.isfinite(o["policy_loss"]) and np.isfinite(o["value_loss"]) for o in outs)
 
 
 def test_imitation_needs_an_env_with_a_teacher():
