@@ -140,13 +140,21 @@ def test_local_run_config():
 
 
 def test_learn_echelon_config():
-    # make learn-echelon: the batch sized for 10v10 on 100 x 100, 5v5 on 40 x 40 first, then every
-    # layout in between; the arena (league.path: run) takes stages over sizes and packs.
+    # make learn-echelon: the batch sized for 10v10 on 100 x 100; blocks of 5v5 on 40 x 40
+    # interleaved with blocks of every layout in between, starting and ending on 5v5 on 40 x 40;
+    # the arena (league.path: run) takes stages over sizes and packs.
     cfg = load_config(REPO / "ray_configs" / "learn_echelon.yaml")
     assert (cfg.env.packs_per_team, cfg.env.size_x, cfg.env.size_y) == (2, 100, 100)
     assert cfg.env.episode_seconds == EnvConfig().episode_seconds
-    first, last = cfg.curriculum.stages
-    assert first.size_range == [40, 40] and first.packs_range == [1, 1] and first.until_fraction == 0.2
-    assert last.size_range == [40, 100] and last.packs_range == [1, 2]
+    stages = cfg.curriculum.stages
+    small = [s for s in stages if (s.size_range, s.packs_range) == ([40, 40], [1, 1])]
+    every = [s for s in stages if (s.size_range, s.packs_range) == ([40, 100], [1, 2])]
+    assert len(small) + len(every) == len(stages) and len(every) >= 2
+    assert stages[0] in small and stages[-1] in small and stages[-1].until_fraction is None
+    ends = [s.until_fraction for s in stages[:-1]]
+    assert ends == sorted(ends) and ends[-1] < 1.0
+    # Each kind holds between a third and two thirds of the run.
+    share = sum(b - a for a, b, s in zip([0.0] + ends, ends + [1.0], stages, strict=True) if s in small)
+    assert 1 / 3 <= share <= 2 / 3
     assert arena_config(cfg).env.red == "policy"
     assert 0 < cfg.ppo.bc_env_steps < cfg.learner.total_env_steps
