@@ -44,7 +44,7 @@ bench: $(STAMP)
 # Ours vs RLlib's PPO + LSTM, 5 min of wall time each on 2 CPUs (about 11 minutes); prints JSON,
 # figures in docs/benchmarks.md.
 bench-rllib: $(STAMP)
-	$(PY) scripts/bench_vs_rllib.py --json --config ray_configs/bench_vs_rllib.yaml --seconds 160 --rllib-seconds 900 --num-cpus 2
+	$(PY) scripts/bench_vs_rllib.py --json --config ray_configs/bench_vs_rllib.yaml --seconds 200 --rllib-seconds 900 --num-cpus 2
 
 # Every learning check (docs/learning.md) with seeds 1-3, two seeds at a time, one torch thread each.
 learn: export OMP_NUM_THREADS=1

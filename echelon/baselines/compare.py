@@ -12,7 +12,8 @@ masked out of the loss); RLlib, the steps of agents still alive.
 Learning: the learning team's mean per-agent return and win rate over the last
 ``metrics.window`` matches, ours from ``train_log.jsonl`` at the first update whose env steps reach
 what RLlib trained in total (equal env steps), RLlib's from its callback at its last iteration
-(:mod:`echelon.baselines.rllib`, same definitions).
+(:mod:`echelon.baselines.rllib`, same definitions); and both along the whole of RLlib's curve
+(:func:`along_curve`: ours read at each of RLlib's iterations, the means over them).
 """
 
 from __future__ import annotations
@@ -125,6 +126,37 @@ def at_env_steps(curve: Sequence[tuple], env_steps: int) -> Optional[dict]:
     return None
 
 
+def along_curve(ours: Sequence[tuple], rllib: Sequence[tuple]) -> Optional[dict]:
+    """Both learning curves compared at every point of RLlib's (one per training iteration) that
+    ours reached: ours read with :func:`at_env_steps`. Less noisy than the one equal point at the
+    end, and defined even when ours stopped short of RLlib's total.
+
+    Returns the number of points compared, the mean return and win rate of each system over them,
+    and on how many points ours was at least level (``ours_level_or_ahead``); None when no point of
+    RLlib's with both figures lies within ours.
+    """
+    pairs = []
+    for steps, ret, win in rllib:
+        mine = at_env_steps(ours, steps)
+        if mine is not None and None not in (ret, win, mine["return_mean"], mine["win_rate"]):
+            pairs.append((mine["return_mean"], mine["win_rate"], ret, win))
+    if not pairs:
+        return None
+    n = len(pairs)
+
+    def mean(i: int) -> float:
+        return round(sum(p[i] for p in pairs) / n, 3)
+
+    return {
+        "points": n,
+        "from_env_steps": next(s for s, r, w in rllib if r is not None and w is not None),
+        "ours": {"return_mean": mean(0), "win_rate": mean(1)},
+        "rllib": {"return_mean": mean(2), "win_rate": mean(3)},
+        "ours_level_or_ahead": {"return_mean": sum(p[0] >= p[2] for p in pairs),
+                                "win_rate": sum(p[1] >= p[3] for p in pairs)},
+    }
+
+
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     # A ratio of returns or win rates means something only against a positive baseline.
     if a is None or b is None or b <= 0:
@@ -157,6 +189,7 @@ def compare(config: str, overrides: Sequence[str] = (), seconds: float = 300.0, 
         "ours": equal,
         "ours_at_end": {"env_steps": ours["env_steps"], "return_mean": ours["curve"][-1][1],
                         "win_rate": ours["curve"][-1][2]},
+        "along_rllib_curve": along_curve(ours["curve"], rllib["curve"]),
     }
     ours_ret = equal["return_mean"] if equal else None
     ours_win = equal["win_rate"] if equal else None

@@ -1,6 +1,6 @@
 """The comparison's arithmetic: rates from (time, env steps, agent steps) marks, equal-env-step lookup."""
 
-from echelon.baselines.compare import _rates, _ratio, at_env_steps
+from echelon.baselines.compare import _rates, _ratio, along_curve, at_env_steps
 
 
 def test_rates_end_to_end_and_steady():
@@ -22,3 +22,16 @@ def test_at_env_steps_takes_the_first_point_at_or_past_the_target():
 def test_ratio_only_against_a_positive_baseline():
     assert _ratio(10.0, 4.0) == 2.5
     assert _ratio(-1.0, -2.0) is None and _ratio(1.0, 0.0) is None and _ratio(None, 1.0) is None
+
+
+def test_along_curve_compares_at_each_rllib_point_ours_reached():
+    ours = [(1000, None, None), (2000, 10.0, 0.2), (3000, 20.0, 0.5), (4000, 30.0, 0.4)]
+    # RLlib's first point has no window yet; its last lies past ours' end.
+    rllib = [(900, None, None), (1500, 12.0, 0.1), (2900, 22.0, 0.6), (5000, 40.0, 0.9)]
+    out = along_curve(ours, rllib)
+    # 1500 -> ours at 2000 (10.0, 0.2); 2900 -> ours at 3000 (20.0, 0.5); 5000 not reached.
+    assert out["points"] == 2 and out["from_env_steps"] == 1500
+    assert out["ours"] == {"return_mean": 15.0, "win_rate": 0.35}
+    assert out["rllib"] == {"return_mean": 17.0, "win_rate": 0.35}
+    assert out["ours_level_or_ahead"] == {"return_mean": 0, "win_rate": 1}
+    assert along_curve(ours, [(5000, 40.0, 0.9)]) is None
