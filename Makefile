@@ -26,8 +26,8 @@ test: $(STAMP)
 train: $(STAMP)
 	$(PY) scripts/train_distributed.py
 
-# The long Echelon recipe (ray_configs/learn_echelon.yaml): 114 minutes measured on 2 cores; then
-# evaluate its last checkpoint with scripts/eval_policy.py (docs/learning.md, "G: the long recipe").
+# The long Echelon recipe (ray_configs/learn_echelon.yaml): 115 minutes measured on 2 cores; then
+# evaluate its last checkpoint with scripts/eval_policy.py (docs/learning.md, "G, second version").
 learn-echelon: $(STAMP)
 	$(PY) scripts/train_distributed.py --config ray_configs/learn_echelon.yaml --address local \
 		--run-dir runs/learn-echelon-$$(date +%Y%m%d-%H%M%S)
