@@ -131,15 +131,15 @@ def along_curve(ours: Sequence[tuple], rllib: Sequence[tuple]) -> Optional[dict]
     ours reached: ours read with :func:`at_env_steps`. Less noisy than the one equal point at the
     end, and defined even when ours stopped short of RLlib's total.
 
-    Returns the number of points compared, the mean return and win rate of each system over them,
-    and on how many points ours was at least level (``ours_level_or_ahead``); None when no point of
-    RLlib's with both figures lies within ours.
+    Returns the number of points compared, the first of them (``from_env_steps``), the mean
+    return and win rate of each system over them, and on how many points ours was at least level
+    (``ours_level_or_ahead``); None when no point of RLlib's with both figures lies within ours.
     """
     pairs = []
     for steps, ret, win in rllib:
         mine = at_env_steps(ours, steps)
         if mine is not None and None not in (ret, win, mine["return_mean"], mine["win_rate"]):
-            pairs.append((mine["return_mean"], mine["win_rate"], ret, win))
+            pairs.append((mine["return_mean"], mine["win_rate"], ret, win, steps))
     if not pairs:
         return None
     n = len(pairs)
@@ -149,7 +149,8 @@ def along_curve(ours: Sequence[tuple], rllib: Sequence[tuple]) -> Optional[dict]
 
     return {
         "points": n,
-        "from_env_steps": next(s for s, r, w in rllib if r is not None and w is not None),
+        # The first point compared: RLlib may have figures before ours has any.
+        "from_env_steps": pairs[0][4],
         "ours": {"return_mean": mean(0), "win_rate": mean(1)},
         "rllib": {"return_mean": mean(2), "win_rate": mean(3)},
         "ours_level_or_ahead": {"return_mean": sum(p[0] >= p[2] for p in pairs),

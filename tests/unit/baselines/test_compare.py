@@ -35,3 +35,6 @@ def test_along_curve_compares_at_each_rllib_point_ours_reached():
     assert out["rllib"] == {"return_mean": 17.0, "win_rate": 0.35}
     assert out["ours_level_or_ahead"] == {"return_mean": 0, "win_rate": 1}
     assert along_curve(ours, [(5000, 40.0, 0.9)]) is None
+    # RLlib has figures at 500 env steps where ours has none yet: the comparison starts at 1500.
+    early = along_curve(ours, [(500, 5.0, 0.0), *rllib[1:]])
+    assert early["points"] == 2 and early["from_env_steps"] == 1500
